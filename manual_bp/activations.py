@@ -1,0 +1,218 @@
+"""Activation functions σ and their hand-derived derivatives σ'.
+
+Every function works on arrays of any shape whose last axis holds the neurons of a layer, so
+the same code serves one example `(n,)` and a batch `(m, n)`.
+
+Numerical care: the forms below never overflow for |z| up to 1e3 (and far beyond): exponentials
+are only ever taken of non-positive numbers.
+
+Kinks follow jax's conventions, so that the hand-written side and the autodiff reference agree
+exactly at the kink: relu'(0) = 0; leaky_relu'(0) = 1; elu'(0) = 1 (both one-sided slopes agree
+for α = 1, so elu has no kink in its first derivative).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+Array = np.ndarray
+
+LEAKY_RELU_SLOPE = 0.01
+ELU_ALPHA = 1.0
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation σ with its derivative.
+
+    Arguments:
+        name: the name used in a `Network` spec.
+        fn: σ(z).
+        prime: σ'(z), elementwise; `None` for an activation whose Jacobian is not diagonal.
+        jacobian_T_dot: for a non-elementwise σ, the product J_σ(z)ᵀ g (BP1's general form).
+        output_range: the open interval σ maps into, used to check that a cost fits.
+        log_fn, log1m_fn: ln σ(z) and ln(1 − σ(z)) computed stably from z, for costs that
+            take logarithms of the output (cross-entropy, log-likelihood).
+        kinks: points where σ is not differentiable (σ' follows the documented convention).
+    """
+
+    name: str
+    fn: Callable[[Array], Array]
+    prime: Optional[Callable[[Array], Array]] = None
+    jacobian_T_dot: Optional[Callable[[Array, Array], Array]] = None
+    output_range: tuple[float, float] = (-np.inf, np.inf)
+    log_fn: Optional[Callable[[Array], Array]] = None
+    log1m_fn: Optional[Callable[[Array], Array]] = None
+    kinks: tuple[float, ...] = ()
+
+    @property
+    def elementwise(self) -> bool:
+        return self.prime is not None
+
+    def __post_init__(self):
+        if (self.prime is None) == (self.jacobian_T_dot is None):
+            raise ValueError(f"activation {self.name!r} needs exactly one of prime or jacobian_T_dot")
+
+
+# --- sigmoid ---------------------------------------------------------------------------------
+
+
+def sigmoid(z: Array) -> Array:
+    """σ(z) = 1 / (1 + e^{−z}), evaluated as e^{z}/(1 + e^{z}) for z < 0 so nothing overflows."""
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_prime(z: Array) -> Array:
+    """σ'(z) = σ(z)(1 − σ(z)) = σ(z)σ(−z); the second form keeps full relative accuracy when
+    σ saturates, where 1 − σ(z) would cancel."""
+    return sigmoid(z) * sigmoid(-z)
+
+
+def log_sigmoid(z: Array) -> Array:
+    """ln σ(z) = −softplus(−z)."""
+    return -softplus(-z)
+
+
+def log1m_sigmoid(z: Array) -> Array:
+    """ln(1 − σ(z)) = ln σ(−z) = −softplus(z)."""
+    return -softplus(z)
+
+
+# --- tanh ------------------------------------------------------------------------------------
+
+
+def tanh(z: Array) -> Array:
+    return np.tanh(z)
+
+
+def tanh_prime(z: Array) -> Array:
+    """tanh'(z) = 1 − tanh²(z)."""
+    t = np.tanh(z)
+    return 1 - t * t
+
+
+# --- rectifiers ------------------------------------------------------------------------------
+
+
+def relu(z: Array) -> Array:
+    return np.maximum(z, 0)
+
+
+def relu_prime(z: Array) -> Array:
+    """relu'(z) = 1 for z > 0, else 0 (relu'(0) = 0, as jax)."""
+    return (z > 0).astype(np.result_type(z, np.float16))
+
+
+def leaky_relu(z: Array) -> Array:
+    return np.where(z >= 0, z, LEAKY_RELU_SLOPE * z)
+
+
+def leaky_relu_prime(z: Array) -> Array:
+    """leaky_relu'(z) = 1 for z ≥ 0, else α (leaky_relu'(0) = 1, as jax)."""
+    one = np.ones_like(z)
+    return np.where(z >= 0, one, LEAKY_RELU_SLOPE * one)
+
+
+def elu(z: Array) -> Array:
+    """elu(z) = z for z > 0, α(e^{z} − 1) otherwise; expm1 of min(z, 0) never overflows."""
+    return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+
+
+def elu_prime(z: Array) -> Array:
+    """elu'(z) = 1 for z > 0, α e^{z} otherwise (elu'(0) = α = 1)."""
+    return np.where(z > 0, np.ones_like(z), ELU_ALPHA * np.exp(np.minimum(z, 0)))
+
+
+# --- softplus, identity ----------------------------------------------------------------------
+
+
+def softplus(z: Array) -> Array:
+    """softplus(z) = ln(1 + e^{z}) = max(z, 0) + ln(1 + e^{−|z|}), which never overflows."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softplus_prime(z: Array) -> Array:
+    """softplus'(z) = σ(z)."""
+    return sigmoid(z)
+
+
+def identity(z: Array) -> Array:
+    return z
+
+
+def identity_prime(z: Array) -> Array:
+    return np.ones_like(z)
+
+
+# --- softmax (output layer only) -------------------------------------------------------------
+
+
+def softmax(z: Array) -> Array:
+    """softmax(z)_j = e^{z_j} / Σ_k e^{z_k}, shifted by max z so no exponential overflows."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(z: Array) -> Array:
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
+def log1m_softmax(z: Array) -> Array:
+    """ln(1 − softmax(z)_j); log1p keeps accuracy while a_j is small."""
+    return np.log1p(-softmax(z))
+
+
+def softmax_jacobian_T_dot(z: Array, g: Array) -> Array:
+    """J_σ(z)ᵀ g for softmax, without forming J.
+
+    ∂a_j/∂z_k = a_j(δ_jk − a_k), so J = diag(a) − a aᵀ (symmetric) and
+    Jᵀ g = a ⊙ g − a (aᵀ g) = a ⊙ (g − aᵀ g).
+    """
+    a = softmax(z)
+    return a * (g - np.sum(a * g, axis=-1, keepdims=True))
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0),
+                   log_fn=log_sigmoid, log1m_fn=log1m_sigmoid),
+        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0)),
+        Activation("relu", relu, relu_prime, output_range=(0.0, np.inf), kinks=(0.0,)),
+        Activation("leaky_relu", leaky_relu, leaky_relu_prime, kinks=(0.0,)),
+        Activation("elu", elu, elu_prime, output_range=(-ELU_ALPHA, np.inf)),
+        Activation("softplus", softplus, softplus_prime, output_range=(0.0, np.inf)),
+        Activation("identity", identity, identity_prime),
+        Activation("softmax", softmax, jacobian_T_dot=softmax_jacobian_T_dot,
+                   output_range=(0.0, 1.0), log_fn=log_softmax, log1m_fn=log1m_softmax),
+    )
+}
+
+# Activations allowed only on the output layer: softmax normalises over the whole layer, which
+# the text's layer-by-layer BP2 (a Hadamard product with σ') does not cover.
+OUTPUT_ONLY = frozenset({"softmax"})
+
+
+def get_activation(name: str) -> Activation:
+    """The activation registered as `name`, or a ValueError that lists the known names."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        known = ", ".join(ACTIVATIONS)
+        raise ValueError(f"unknown activation {name!r}; known: {known}") from None
+
+
+def register_activation(activation: Activation, *, replace: bool = False) -> None:
+    """Add a user's activation to the registry (see README: your own activation)."""
+    if not isinstance(activation, Activation):
+        raise TypeError(f"register_activation needs an Activation, got {type(activation).__name__}")
+    if activation.name in ACTIVATIONS and not replace:
+        raise ValueError(f"activation {activation.name!r} is already registered")
+    ACTIVATIONS[activation.name] = activation

@@ -1,0 +1,140 @@
+"""The drivers: feedforward, then BP1–BP4 layer by layer, for a whole mini-batch at once.
+
+`backprop` is the fully matrix-based form (the closing problem of Nielsen's chapter 2): every
+example of the batch moves through each layer in one matrix product, with no Python loop over
+examples. `backprop_per_example` is the text's own loop, kept as the most literal reading.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .equations import (backpropagate_error, bias_gradient, output_error,
+                        regularisation_gradient, weight_gradient)
+from .network import Layer, Network
+
+Array = np.ndarray
+
+
+class Trace(NamedTuple):
+    """Everything one backward pass computes. Lists run over layers l = 1..L.
+
+    z, a: pre-activations z^l and activations a^l, each `(m, n_l)` (a^0 = x is not repeated).
+    delta: the per-example errors δ^{x,l} = ∂C_x/∂z^{x,l}, each `(m, n_l)`.
+    cost: C, the batch mean of C_x plus regularisation.
+    grads: ∂C/∂W^l and ∂C/∂b^l as `Layer`s, the same structure as params.
+    """
+
+    z: list[Array]
+    a: list[Array]
+    delta: list[Array]
+    cost: float
+    grads: list[Layer]
+
+
+def feedforward(net: Network, params: list[Layer], x: Array) -> tuple[list[Array], list[Array]]:
+    """z^l = W^l a^{l−1} + b^l and a^l = σ_l(z^l) for l = 1..L, with a^0 = x.
+
+    Returns (zs, activations): zs over l = 1..L, activations over l = 0..L, as network.py keeps them.
+    """
+    activations, zs = [x], []
+    for (W, b), sigma in zip(params, net.sigmas):
+        z = activations[-1] @ W.T + b  # rows are examples: (W a)ᵀ = aᵀ Wᵀ
+        zs.append(z)
+        activations.append(sigma.fn(z))
+    return zs, activations
+
+
+def output_layer_error(net: Network, z_L: Array, a_L: Array, y: Array) -> Array:
+    """δ^L by BP1, or by the cost's simplified form of it where one is derived
+    (cross-entropy with sigmoid, log-likelihood with softmax: δ^L = a − y)."""
+    sigma, cost = net.sigmas[-1], net.cost_fn
+    shortcut = cost.output_error_shortcuts.get(sigma.name)
+    if shortcut is not None:
+        return shortcut(a_L, y)
+    return output_error(cost.grad_a(a_L, y), z_L, sigma)
+
+
+def total_cost(net: Network, params: list[Layer], z_L: Array, a_L: Array, y: Array) -> float:
+    """C = (1/m) Σ_x C_x + (l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|."""
+    C = float(np.mean(net.cost_fn.value(z_L, a_L, y, net.sigmas[-1])))
+    if net.l2:
+        C += 0.5 * net.l2 * sum(float(np.sum(W * W)) for W, _ in params)
+    if net.l1:
+        C += net.l1 * sum(float(np.sum(np.abs(W))) for W, _ in params)
+    return C
+
+
+def _backward(net: Network, params: list[Layer], zs: list[Array],
+              activations: list[Array], y: Array) -> tuple[list[Array], list[Layer]]:
+    """BP1 at the output, BP2 back through the hidden layers, BP3 and BP4 at every layer."""
+    L = net.L
+    deltas = [None] * L
+    deltas[L - 1] = output_layer_error(net, zs[-1], activations[-1], y)  # BP1
+    for l in range(L - 2, -1, -1):  # list index l holds layer l + 1
+        deltas[l] = backpropagate_error(params[l + 1].W, deltas[l + 1], zs[l], net.sigmas[l])  # BP2
+    grads = []
+    for l, ((W, _), delta) in enumerate(zip(params, deltas)):
+        nabla_W = weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
+        if net.l2 or net.l1:
+            nabla_W += regularisation_gradient(W, net.l2, net.l1)
+        grads.append(Layer(nabla_W, bias_gradient(delta)))  # BP3
+    return deltas, grads
+
+
+def backprop(net: Network, params: list[Layer], x, y) -> list[Layer]:
+    """∂C/∂W^l and ∂C/∂b^l for every layer, over the whole batch at once.
+
+    Arguments:
+        net: the spec.
+        params: a list of `Layer(W, b)`.
+        x, y: a batch `(m, n_0)`, `(m, n_L)`, or one example as 1-D arrays.
+    Returns:
+        a list of `Layer(∂C/∂W^l, ∂C/∂b^l)`, the same structure as params.
+    """
+    params = net.check_params(params)
+    x, y = net.check_batch(x, y)
+    zs, activations = feedforward(net, params, x)
+    return _backward(net, params, zs, activations, y)[1]
+
+
+def backprop_trace(net: Network, params: list[Layer], x, y) -> Trace:
+    """`backprop`, returning the whole record: z, a, δ for every layer, the cost and the grads."""
+    params = net.check_params(params)
+    x, y = net.check_batch(x, y)
+    zs, activations = feedforward(net, params, x)
+    deltas, grads = _backward(net, params, zs, activations, y)
+    cost = total_cost(net, params, zs[-1], activations[-1], y)
+    return Trace(z=zs, a=activations[1:], delta=deltas, cost=cost, grads=grads)
+
+
+def backprop_per_example(net: Network, params: list[Layer], x, y) -> list[Layer]:
+    """The text's algorithm read literally: for each example x (a column vector), feed forward,
+    compute δ^L (BP1), move it back (BP2), add a_in δ_out (BP4) and δ (BP3) to running sums;
+    then divide by m. network.py's `backprop` and `update_mini_batch`, with any activation and cost."""
+    params = net.check_params(params)
+    xs, ys = net.check_batch(x, y)
+    sigmas, L, m = net.sigmas, net.L, xs.shape[0]
+    nabla_b = [np.zeros_like(b) for _, b in params]
+    nabla_w = [np.zeros_like(W) for W, _ in params]
+    for x, y in zip(xs, ys):
+        # feedforward, storing every z and activation, layer by layer
+        activation, activations, zs = x, [x], []
+        for (W, b), sigma in zip(params, sigmas):
+            z = W @ activation + b
+            zs.append(z)
+            activation = sigma.fn(z)
+            activations.append(activation)
+        # backward pass: BP1 at the output layer
+        delta = output_layer_error(net, zs[-1], activations[-1], y)
+        nabla_b[-1] += delta
+        nabla_w[-1] += np.outer(delta, activations[-2])
+        # BP2 for l = L−1, …, 1, using negative indices as network.py does
+        for l in range(2, L + 1):
+            delta = (params[-l + 1].W.T @ delta) * sigmas[-l].prime(zs[-l])
+            nabla_b[-l] += delta
+            nabla_w[-l] += np.outer(delta, activations[-l - 1])
+    return [Layer(nw / m + regularisation_gradient(W, net.l2, net.l1), nb / m)
+            for nw, nb, (W, _) in zip(nabla_w, nabla_b, params)]

@@ -1,0 +1,147 @@
+"""Cost functions C_x of one example and their hand-derived gradients ∇_a C_x.
+
+The cost of a batch is Assumption 1, the mean over examples, plus regularisation
+(see `network.py`): C = (1/m) Σ_x C_x + (l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|.
+
+Some costs pair with an output activation so that BP1 collapses to δ^L = a − y (chapter 3).
+Those simplifications are derived here, next to the cost, and the test suite checks each one
+against the general BP1, δ^L = J_σ(z^L)ᵀ ∇_a C, and against jax.grad.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from .activations import Activation
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A per-example cost C_x(a, y) with its gradient.
+
+    Arguments:
+        name: the name used in a `Network` spec.
+        value: (z^L, a^L, y, σ) → C_x for every example, shape (m,). z and σ are passed so a
+            cost can take logarithms of the output stably (ln σ(z) rather than ln a).
+        grad_a: (a^L, y) → ∇_a C_x, shape (m, n_L).
+        output_error_shortcuts: activation name → (a^L, y) → δ^L, where BP1 simplifies.
+        needs_output_in_unit_interval: the cost takes ln a or ln(1 − a).
+        output_activations: names of the output activations this cost admits, or None for any.
+    """
+
+    name: str
+    value: Callable[[Array, Array, Array, Activation], Array]
+    grad_a: Callable[[Array, Array], Array]
+    output_error_shortcuts: dict[str, Callable[[Array, Array], Array]] = field(default_factory=dict)
+    needs_output_in_unit_interval: bool = False
+    output_activations: Optional[frozenset[str]] = None
+
+
+def _log_output(z: Array, a: Array, sigma: Activation) -> tuple[Array, Array]:
+    """ln a and ln(1 − a), from z where σ knows a stable form (a saturated σ rounds a to 1)."""
+    log_a = sigma.log_fn(z) if sigma.log_fn else np.log(a)
+    log_1ma = sigma.log1m_fn(z) if sigma.log1m_fn else np.log1p(-a)
+    return log_a, log_1ma
+
+
+def _xlogy(x: Array, log_y: Array) -> Array:
+    """x · ln y with 0 · ln 0 = 0, the limit the cost's definition means."""
+    return np.where(x == 0, 0.0, x * log_y)
+
+
+# --- quadratic (the text's) ------------------------------------------------------------------
+
+
+def quadratic_value(z, a, y, sigma):
+    """C_x = ½ ‖y − a^L‖²."""
+    return 0.5 * np.sum((a - y) ** 2, axis=-1)
+
+
+def quadratic_grad_a(a, y):
+    """∂C_x/∂a^L_j = a^L_j − y_j (eq. 30 of the notes without σ')."""
+    return a - y
+
+
+# --- cross-entropy (chapter 3) ---------------------------------------------------------------
+
+
+def cross_entropy_value(z, a, y, sigma):
+    """C_x = −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]."""
+    log_a, log_1ma = _log_output(z, a, sigma)
+    return -np.sum(_xlogy(y, log_a) + _xlogy(1 - y, log_1ma), axis=-1)
+
+
+def cross_entropy_grad_a(a, y):
+    """∂C_x/∂a_j = −y_j/a_j + (1 − y_j)/(1 − a_j) = (a_j − y_j) / (a_j (1 − a_j))."""
+    return (a - y) / (a * (1 - a))
+
+
+def cross_entropy_sigmoid_output_error(a, y):
+    """With σ = sigmoid, σ'(z) = a(1 − a) cancels the denominator of ∇_a C:
+    δ^L = (a − y)/(a(1 − a)) ⊙ a(1 − a) = a − y   (Nielsen, ch. 3, eq. 66)."""
+    return a - y
+
+
+# --- log-likelihood (with softmax: chapter 3) ------------------------------------------------
+
+
+def log_likelihood_value(z, a, y, sigma):
+    """C_x = −Σ_j y_j ln a_j; for a one-hot y of class c this is −ln a_c."""
+    log_a, _ = _log_output(z, a, sigma)
+    return -np.sum(_xlogy(y, log_a), axis=-1)
+
+
+def log_likelihood_grad_a(a, y):
+    """∂C_x/∂a_j = −y_j / a_j."""
+    return -y / a
+
+
+def log_likelihood_softmax_output_error(a, y):
+    """With softmax, J = diag(a) − a aᵀ, so δ^L = Jᵀ(−y/a) = −y + a Σ_j y_j = a − y,
+    because y is a distribution (Σ_j y_j = 1, checked on input)  (Nielsen, ch. 3, eq. 81)."""
+    return a - y
+
+
+def log_likelihood_sigmoid_output_error(a, y):
+    """With sigmoid, σ' = a(1 − a): δ^L = −y/a ⊙ a(1 − a) = y ⊙ (a − 1)."""
+    return y * (a - 1)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+COSTS: dict[str, Cost] = {
+    c.name: c
+    for c in (
+        Cost("quadratic", quadratic_value, quadratic_grad_a),
+        Cost("cross_entropy", cross_entropy_value, cross_entropy_grad_a,
+             output_error_shortcuts={"sigmoid": cross_entropy_sigmoid_output_error},
+             needs_output_in_unit_interval=True),
+        Cost("log_likelihood", log_likelihood_value, log_likelihood_grad_a,
+             output_error_shortcuts={"softmax": log_likelihood_softmax_output_error,
+                                     "sigmoid": log_likelihood_sigmoid_output_error},
+             needs_output_in_unit_interval=True,
+             output_activations=frozenset({"softmax", "sigmoid"})),
+    )
+}
+
+
+def get_cost(name: str) -> Cost:
+    """The cost registered as `name`, or a ValueError that lists the known names."""
+    try:
+        return COSTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown cost {name!r}; known: {', '.join(COSTS)}") from None
+
+
+def register_cost(cost: Cost, *, replace: bool = False) -> None:
+    """Add a user's cost to the registry."""
+    if not isinstance(cost, Cost):
+        raise TypeError(f"register_cost needs a Cost, got {type(cost).__name__}")
+    if cost.name in COSTS and not replace:
+        raise ValueError(f"cost {cost.name!r} is already registered")
+    COSTS[cost.name] = cost
