@@ -96,7 +96,7 @@ def forward(activations: tuple[str, ...], params, x, perturbations=None):
     reference reads δ^l = ∂C/∂z^l off jax.grad without writing BP1 or BP2."""
     a, zs, as_ = x, [], []
     for l, ((W, b), name) in enumerate(zip(params, activations)):
-        z = jnp.dot(a, W.T) + b
+        z = jnp.dot(a, W.T) + b[None, :]  # every example (row) gets the same bias
         if perturbations is not None:
             z = z + perturbations[l]
         a = jax_activation(name)(z)

@@ -90,9 +90,10 @@ def tanh(z: Array) -> Array:
 
 
 def tanh_prime(z: Array) -> Array:
-    """tanh'(z) = 1 − tanh²(z)."""
-    t = np.tanh(z)
-    return 1 - t * t
+    """tanh'(z) = 1 − tanh²(z) = sech²(z) = 4e^{−2|z|} / (1 + e^{−2|z|})²; the last form keeps
+    full relative accuracy when tanh saturates, where 1 − tanh² would cancel."""
+    e = np.exp(-2 * np.abs(z))
+    return 4 * e / ((1 + e) * (1 + e))
 
 
 # --- rectifiers ------------------------------------------------------------------------------
@@ -162,9 +163,25 @@ def log_softmax(z: Array) -> Array:
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
+def _logsumexp(z: Array) -> Array:
+    top = np.max(z, axis=-1, keepdims=True)
+    return top + np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True))
+
+
 def log1m_softmax(z: Array) -> Array:
-    """ln(1 − softmax(z)_j); log1p keeps accuracy while a_j is small."""
-    return np.log1p(-softmax(z))
+    """ln(1 − softmax(z)_j).
+
+    log1p(−a_j) is accurate while a_j ≤ ½. Only the largest entry can exceed ½, and for it
+    1 − a_j = Σ_{k≠j} e^{z_k} / Σ_k e^{z_k}, a ratio of sums with no cancellation, taken in logs
+    so it stays finite even when a_j rounds to 1.
+    """
+    top = np.argmax(z, axis=-1)[..., None]
+    others = np.array(z, dtype=np.result_type(z, np.float16), copy=True)
+    np.put_along_axis(others, top, -np.inf, axis=-1)
+    log1m_top = _logsumexp(others) - _logsumexp(z)
+    out = np.log1p(-np.minimum(softmax(z), 0.5))
+    np.put_along_axis(out, top, log1m_top, axis=-1)
+    return out
 
 
 def softmax_jacobian_T_dot(z: Array, g: Array) -> Array:

@@ -1,0 +1,5 @@
+"""The subcommands of `bp-oracle`, one module each."""
+
+from . import verify
+
+COMMANDS = [verify]
