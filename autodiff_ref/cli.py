@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        from .cache import enable_persistent_cache
+
+        enable_persistent_cache()
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

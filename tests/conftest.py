@@ -5,17 +5,15 @@ cache keeps those compilations between runs, so a second run of the suite skips 
 """
 
 import os
-from pathlib import Path
 
 import jax
 from hypothesis import HealthCheck, settings
 
 import autodiff_ref  # noqa: F401  (turns on float64 first)
+from autodiff_ref.cache import enable_persistent_cache
 
 # outside the checkout, so a fresh clone on the same machine (CI) still finds earlier compilations
-_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bp-oracle" / "jax"
-jax.config.update("jax_compilation_cache_dir", os.environ.get("BP_ORACLE_JAX_CACHE", str(_cache)))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+enable_persistent_cache()
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting of mismatched ranks
 
 # Each example compiles a new network shape, so no per-example deadline; in CI the examples are

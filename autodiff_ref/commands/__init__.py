@@ -1,5 +1,5 @@
 """The subcommands of `bp-oracle`, one module each."""
 
-from . import verify
+from . import check, grade, vectors, verify
 
-COMMANDS = [verify]
+COMMANDS = [verify, check, vectors, grade]
