@@ -137,3 +137,10 @@ def test_include_and_exclude_select_by_feature_and_reject_unknown_names():
     assert len(only_softmax.results) + len(no_softmax.results) == len(check_implementation(mb.backprop, "quick").results)
     with pytest.raises(ValueError, match="unknown feature 'softmaxx'"):
         check_implementation(mb.backprop, "quick", include=["softmaxx"])
+
+
+def test_the_pytest_fixture_checks_a_python_backprop(bp_oracle):
+    assert bp_oracle.check(mb.backprop).ok
+    broken, _ = BROKEN["sum_for_mean_in_bp3"]
+    with pytest.raises(AssertionError, match="BP3"):
+        bp_oracle.check(lambda *case: broken(*case).grads)
