@@ -18,7 +18,7 @@ from ..tolerance import tolerance_for
 from .expected import Expected, expected_for
 from .judge import ERROR, FAIL, PASS, SKIP, Verdict, judge
 from .protocol import ProtocolError, Response, dumps, encode_request, parse_line, parse_response
-from .runner import Implementation, ImplementationError
+from .runner import MAX_LINE_BYTES, Implementation, ImplementationError
 from .suites import OracleCase, build_suite, select
 
 
@@ -82,13 +82,14 @@ def verdict_for(case: OracleCase, exp: Expected, response: Response, tol=None) -
 
 def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float = 30.0,
               include: Iterable[str] = (), exclude: Iterable[str] = (),
-              on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None) -> Report:
+              on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None,
+              max_line_bytes: int = MAX_LINE_BYTES) -> Report:
     """Ask the command about every case of the suite; raises runner.StartError if it cannot start."""
     cases = cases_for(suite, seed, include, exclude)
     report = Report(suite, seed, command)
-    impl = Implementation(command, timeout=timeout, cwd=cwd)
-    impl.start()
+    impl = Implementation(command, timeout=timeout, cwd=cwd, max_line_bytes=max_line_bytes)
     try:
+        impl.start()
         for case in cases:
             exp = expected(case, suite, seed)
             t0 = time.perf_counter()

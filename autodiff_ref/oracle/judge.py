@@ -160,17 +160,39 @@ def judge(case: OracleCase, exp: Expected, response, tol: Tolerance) -> Verdict:
         f.hint = signature(f.check, _got_tensor(f.check, got), case, exp, tol)
     if reversed_layers:
         root.hint = "the gradients are in reversed layer order (got[l] ≈ expected[L + 1 − l])"
-    elif root.hint in BP3_SIGNATURES or (root.inferred and _all_bp3_signature(findings)):
-        # the δ's may well be right: the batch mean or the bias term of BP3/BP4 is not
-        root.equation, root.inferred = ("BP3" if root.check.quantity != "dC/dW" else "BP4"), False
-        root.hint = root.hint or next(f.hint for f in findings if f.hint in BP3_SIGNATURES)
+        _blame_gradient_assembly(root)
+    elif root.check.quantity in ("dC/db", "dC/dW"):
+        shared = _shared_assembly_signature(root, findings)
+        if shared:
+            root.hint = shared
+            _blame_gradient_assembly(root)
     findings.sort(key=lambda f: not f.root)
     return Verdict(FAIL, findings)
 
 
-def _all_bp3_signature(findings: list[Finding]) -> bool:
-    b = [f for f in findings if f.check.quantity == "dC/db"]
-    return bool(b) and all(f.hint in BP3_SIGNATURES for f in b)
+def _blame_gradient_assembly(root: Finding) -> None:
+    """The δ's may well be right: the bug is in how ∂C/∂b and ∂C/∂W are assembled from them
+    (the batch mean, the bias term, the sign, the order): BP3 for ∂C/∂b, BP4 for ∂C/∂W."""
+    root.equation = "BP3" if root.check.quantity == "dC/db" else "BP4"
+    root.inferred = False
+
+
+def _shared_assembly_signature(root: Finding, findings: list[Finding]) -> Optional[str]:
+    """A signature that places the bug in the gradients' assembly: one of BP3's own (a batch
+    reduction, the bias term) on the root, or one that every wrong gradient tensor shares
+    (e.g. all negated, which a δ^L bug would explain only if no δ were given)."""
+    if root.hint in BP3_SIGNATURES:
+        return root.hint
+    grads = [f for f in findings if f.check.quantity in ("dC/db", "dC/dW")]
+    hints = {f.hint for f in grads}
+    if root.inferred and len(hints) == 1 and None not in hints:
+        (hint,) = hints
+        if hint in BP3_SIGNATURES or hint.startswith("got ≈ −expected"):
+            return hint
+    biases = [f for f in grads if f.check.quantity == "dC/db"]
+    if root.inferred and biases and all(f.hint in BP3_SIGNATURES for f in biases):
+        return biases[0].hint
+    return None
 
 
 def _root_cause(findings: list[Finding], got, have_deltas: bool) -> Finding:

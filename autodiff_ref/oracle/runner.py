@@ -35,16 +35,18 @@ class Implementation:
         command: the command line, split like a shell would (no shell is run).
         timeout: seconds allowed per request.
         cwd: working directory for the process.
+        max_line_bytes: a longer response line is a flood, an ERROR.
     """
 
-    def __init__(self, command: str, timeout: float = 30.0, cwd: Optional[str] = None):
+    def __init__(self, command: str, timeout: float = 30.0, cwd: Optional[str] = None,
+                 max_line_bytes: int = MAX_LINE_BYTES):
         try:
             self.argv = shlex.split(command)
         except ValueError as e:
             raise StartError(f"cannot parse --impl {command!r}: {e}") from None
         if not self.argv:
             raise StartError("--impl is empty")
-        self.timeout, self.cwd = timeout, cwd
+        self.timeout, self.cwd, self.max_line_bytes = timeout, cwd, max_line_bytes
         self.proc: Optional[subprocess.Popen] = None
         self.stderr = tempfile.TemporaryFile()
         self.restarts = 0
@@ -64,6 +66,7 @@ class Implementation:
     def close(self) -> None:
         """Close stdin (EOF asks the program to exit), then make sure it is gone."""
         if self.proc is None:
+            self.stderr.close()
             return
         try:
             self.proc.stdin.close()
@@ -74,6 +77,7 @@ class Implementation:
         except subprocess.TimeoutExpired:
             self._kill()
         self._cleanup()
+        self.stderr.close()
 
     def _kill(self) -> None:
         try:
@@ -124,15 +128,15 @@ class Implementation:
     def _read_line(self) -> bytes:
         deadline = time.monotonic() + self.timeout
         fd = self.proc.stdout.fileno()
+        # chunks since the last newline, kept in a list: joining only once keeps a long line O(n)
+        pending, size = [self._buffer] if self._buffer else [], len(self._buffer)
+        self._buffer = b""
+        newline = pending[0].find(b"\n") if pending else -1
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
-            while True:
-                newline = self._buffer.find(b"\n")
-                if newline >= 0:
-                    line, self._buffer = self._buffer[:newline], self._buffer[newline + 1:]
-                    return line
-                if len(self._buffer) > MAX_LINE_BYTES:
-                    self._fail(f"flooded stdout: over {MAX_LINE_BYTES // 2**20} MiB without a newline")
+            while newline < 0:
+                if size > self.max_line_bytes:
+                    self._fail(f"flooded stdout: over {self.max_line_bytes / 2**20:g} MiB without a newline")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._fail(f"timed out after {self.timeout:g} s without a response")
@@ -144,7 +148,14 @@ class Implementation:
                     continue
                 if not chunk:  # EOF: the process closed stdout, i.e. it is exiting
                     self._fail(self._exit_description())
-                self._buffer += chunk
+                newline = chunk.find(b"\n")
+                if newline >= 0:
+                    newline += size
+                pending.append(chunk)
+                size += len(chunk)
+        data = b"".join(pending)
+        self._buffer = data[newline + 1:]
+        return data[:newline]
 
     def _exit_description(self) -> str:
         try:
