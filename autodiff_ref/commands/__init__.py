@@ -1,5 +1,5 @@
 """The subcommands of `bp-oracle`, one module each."""
 
-from . import check, grade, vectors, verify
+from . import check, diagnose, grade, train, vectors, verify
 
-COMMANDS = [verify, check, vectors, grade]
+COMMANDS = [verify, check, vectors, grade, train, diagnose]
