@@ -36,10 +36,17 @@ JAX_ACTIVATIONS = {
 
 # ln a and ln(1 − a) from z, for the costs that take logarithms of the output: computing them
 # from a would give ln 0 once σ saturates in float64.
+def _log1m_softmax(z):
+    """ln(1 − softmax(z)_k) = logsumexp_{j≠k} z_j − logsumexp_j z_j, with no 1 − a that cancels
+    when a_k → 1: row k of the mask leaves out z_k. O(n²) per example, fine for a reference."""
+    n = z.shape[-1]
+    others = jnp.where(jnp.eye(n, dtype=bool), -jnp.inf, z[..., None, :])
+    return jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(z, axis=-1, keepdims=True)
+
+
 JAX_LOG_OUTPUT = {
     "sigmoid": (jax.nn.log_sigmoid, lambda z: jax.nn.log_sigmoid(-z)),
-    "softmax": (partial(jax.nn.log_softmax, axis=-1),
-                lambda z: jnp.log1p(-jax.nn.softmax(z, axis=-1))),
+    "softmax": (partial(jax.nn.log_softmax, axis=-1), _log1m_softmax),
 }
 
 

@@ -87,6 +87,28 @@ def cross_entropy_sigmoid_output_error(a, y):
     return a - y
 
 
+def cross_entropy_softmax_output_error(a, y):
+    """With softmax, δ^L = Jᵀ ∇_a C is exact but cancels badly once one output saturates: the term
+    (a_k − y_k)/(1 − a_k) of ∇_a C grows like 1/(1 − a_k) and Jᵀ subtracts it from itself.
+    Written out (ln a_k = z_k − lse(z), ∂ln a_k/∂z_j = [j=k] − a_j, and ∂ln(1 − a_k)/∂z_j =
+    [j≠k] a_j/(1 − a_k) − a_j), the big terms cancel symbolically instead:
+
+        δ_j = n a_j − y_j − a_j Σ_{k≠j} (1 − y_k)/(1 − a_k),
+
+    where every a_j/(1 − a_k) with k ≠ j is at most 1 (a_j is part of 1 − a_k = Σ_{i≠k} a_i).
+    Only the largest output k* can be near 1; for it 1 − a_k* is computed as Σ_{i≠k*} a_i, a sum
+    with no cancellation, and its own row leaves the k* term out of the sum by construction."""
+    n = a.shape[-1]
+    is_top = np.zeros(a.shape, dtype=bool)
+    np.put_along_axis(is_top, np.argmax(a, axis=-1)[..., None], True, axis=-1)
+    others = np.sum(np.where(is_top, 0.0, a), axis=-1, keepdims=True)  # 1 − a_k* without cancelling
+    r = (1 - y) / np.where(is_top, others, 1 - a)  # (1 − y_k)/(1 − a_k); only r_k* can be large
+    r_top = np.sum(np.where(is_top, r, 0.0), axis=-1, keepdims=True)
+    r_rest = np.sum(np.where(is_top, 0.0, r), axis=-1, keepdims=True)  # Σ_{k≠k*} r_k: all small
+    s = np.where(is_top, r_rest, r_rest - r + r_top)  # Σ_{k≠j} r_k; r_k* is added, never cancelled
+    return n * a - y - a * s
+
+
 # --- log-likelihood (with softmax: chapter 3) ------------------------------------------------
 
 
@@ -119,7 +141,8 @@ COSTS: dict[str, Cost] = {
     for c in (
         Cost("quadratic", quadratic_value, quadratic_grad_a),
         Cost("cross_entropy", cross_entropy_value, cross_entropy_grad_a,
-             output_error_shortcuts={"sigmoid": cross_entropy_sigmoid_output_error},
+             output_error_shortcuts={"sigmoid": cross_entropy_sigmoid_output_error,
+                                     "softmax": cross_entropy_softmax_output_error},
              needs_output_in_unit_interval=True),
         Cost("log_likelihood", log_likelihood_value, log_likelihood_grad_a,
              output_error_shortcuts={"softmax": log_likelihood_softmax_output_error,

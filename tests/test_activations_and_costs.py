@@ -126,7 +126,8 @@ def test_cost_gradient_matches_jax_grad_of_the_cost_alone(cost, output):
 
 
 @pytest.mark.parametrize("cost, output", [
-    ("cross_entropy", "sigmoid"), ("log_likelihood", "softmax"), ("log_likelihood", "sigmoid"),
+    ("cross_entropy", "sigmoid"), ("cross_entropy", "softmax"), ("log_likelihood", "softmax"),
+    ("log_likelihood", "sigmoid"),
 ])
 def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
     z, y = _outputs(cost, np.random.default_rng(3))
@@ -138,6 +139,19 @@ def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
         lambda z_, y_: JAX_COSTS[cost](z_, JAX_ACTIVATIONS[output](z_), y_, output)))(jnp.asarray(z), jnp.asarray(y)))
     assert compare(shortcut, general, TOL).ok
     assert compare(shortcut, ref, TOL).ok
+
+
+def test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates():
+    # the general Jᵀ∇_a C cancels terms of size 1/(1 − a_k) (2e-3 relative error at z = 30, measured);
+    # the derived form agrees with jax.grad of the cost written with log-sum-exps, to rounding
+    z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0]])
+    y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5]])
+    sigma = mb.get_activation("softmax")
+    got = mb.get_cost("cross_entropy").output_error_shortcuts["softmax"](sigma.fn(z), y)
+    ref = np.asarray(jax.vmap(jax.grad(
+        lambda z_, y_: JAX_COSTS["cross_entropy"](z_, JAX_ACTIVATIONS["softmax"](z_), y_, "softmax")))(
+        jnp.asarray(z), jnp.asarray(y)))
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
 
 
 def test_cross_entropy_with_sigmoid_output_error_is_a_minus_y_even_when_saturated():
