@@ -99,3 +99,155 @@ def near_kink(net: Network, z: list[np.ndarray], margin: float, params=None) -> 
     if net.l1 and params is not None:
         return any(np.any(np.abs(np.asarray(W)) <= margin) for W, _ in params)
     return False
+
+
+# --- for sweeps: kinks, and a witness along each disagreement --------------------------------
+
+# A finite-difference step moves a pre-activation by about step × (|a| + 1) per parameter, and
+# the step is ε^{1/5} ≈ 7.4e-4 (times max(1, |θ|)): closer to a kink than this margin, about 13
+# steps, a difference quotient may straddle the kink and mix its two slopes.
+KINK_MARGIN = 1e-2
+
+
+def crossed_kinks(net: Network, z_got, z_ref) -> list[int]:
+    """Layers (1..L) where the candidate's z and the reference's z lie on different sides of a
+    kink of the layer's activation: rounding moved a pre-activation across it, so the two
+    computations take different slopes there, and their δ and gradients need not agree."""
+    layers = []
+    for l, (name, g, r) in enumerate(zip(net.activations, z_got, z_ref), start=1):
+        for kink in KINKS.get(name, ()):
+            g, r = np.asarray(g, dtype=np.float64), np.asarray(r, dtype=np.float64)
+            if np.any((g > kink) != (r > kink)) or np.any((g < kink) != (r < kink)):
+                layers.append(l)
+                break
+    return layers
+
+
+class Witness(NamedTuple):
+    """Central differences along one disagreement u = (got − ref)/‖got − ref‖ of one tensor.
+
+    candidate, reference: each side's directional derivative Σ g·u (they differ by ‖got − ref‖).
+    fd, estimate: the Richardson-extrapolated difference quotient and its error estimate.
+    blames: "candidate" or "reference" (the side the witness contradicts), "inconclusive"
+    (the disagreement is below the witness's resolution), "neither" (it contradicts both), or
+    "kink" (a step crossed a kink, so the quotient mixes two slopes and is not used).
+    """
+
+    quantity: str
+    layer: int
+    candidate: float
+    reference: float
+    fd: float
+    estimate: float
+    blames: str
+
+    def describe(self, candidate_name: str = "manual_bp") -> str:
+        if self.blames == "kink":
+            return (f"{self.quantity} at layer {self.layer}: a finite-difference step crosses a kink, so the "
+                    f"witness is not used; judged by the derivative convention the reference follows")
+        side = {"candidate": f"{candidate_name} is wrong", "reference": "the reference is wrong",
+                "inconclusive": "too small for the witness to tell",
+                "neither": "the witness agrees with neither"}[self.blames]
+        return (f"{self.quantity} at layer {self.layer}: along the disagreement, finite differences give "
+                f"{self.fd:.12g} ± {self.estimate:.2g}; {candidate_name} {self.candidate:.12g}, "
+                f"jax.grad {self.reference:.12g}: {side}")
+
+
+# Each side is believed when it lies within this many error estimates of the witness.
+WITNESS_SAFETY = 10.0
+
+
+def disagreement_witnesses(items) -> list[Witness]:
+    """One `Witness` per item (case, quantity, layer, got, ref), where case is (net, params, x, y)
+    in float64, quantity is "dC/dW", "dC/db" or "delta", layer is 1..L, and got/ref are that
+    tensor from the candidate and the reference. All items are evaluated in padded groups.
+
+    Why along the disagreement: with u = d/‖d‖, d = got − ref, the two sides predict
+    directional derivatives that differ by exactly ‖d‖, and one central-difference quotient
+    (Richardson-extrapolated, error model as `finite_difference_gradients`) of the cost along u
+    measures the truth with error ≈ ε^{4/5}: four cost evaluations decide which side is right,
+    for a network of any size. For δ^l the direction is a perturbation of z^l and the cost is
+    Σ_x C_x, whose derivative there is Σ_x δ^{x,l}·u^x.
+    """
+    from . import padded
+
+    table, costs = padded.tables()
+    prepared = []
+    for case, quantity, layer, got, ref in items:
+        net, params, x, y = case
+        got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            d = got - ref
+        norm = float(np.sqrt(np.sum(np.square(d)))) if np.all(np.isfinite(d)) else np.inf
+        prepared.append((case, quantity, layer, got, ref, d / norm if 0 < norm < np.inf else None))
+    results: list[Witness | None] = [None] * len(items)
+    by_shape: dict = {}
+    for k, (case, *_rest, u) in enumerate(prepared):
+        if u is None:  # no direction: a side is not finite (that side is wrong), or they are equal
+            _, quantity, layer, got, ref, _ = prepared[k]
+            blames = ("candidate" if not np.all(np.isfinite(got)) else
+                      "reference" if not np.all(np.isfinite(ref)) else "inconclusive")
+            results[k] = Witness(quantity, layer, float("nan"), float("nan"), float("nan"), float("nan"), blames)
+            continue
+        by_shape.setdefault(padded.shape_for(case[0], case[2].shape[0]), []).append(k)
+    for shape, members in by_shape.items():
+        for start in range(0, len(members), padded.GROUP):
+            chunk = members[start:start + padded.GROUP]
+            group = padded.pad([prepared[k][0] for k in chunk], shape, table, costs)
+            B = group.W.shape[0]
+            dW, db, deps = np.zeros_like(group.W), np.zeros_like(group.b), np.zeros((B,) + (shape.depth, shape.batch, shape.width))
+            of_sum = np.zeros(B, dtype=bool)
+            steps = np.zeros((B, 5))
+            for i, k in enumerate(chunk):
+                (net, params, x, _), quantity, layer, _, _, u = prepared[k]
+                l = layer - 1
+                if quantity == "dC/dW":
+                    dW[i, l, :u.shape[0], :u.shape[1]] = u
+                    scale = np.max(np.abs(params[l].W))
+                elif quantity == "dC/db":
+                    db[i, l, :u.shape[0]] = u
+                    scale = np.max(np.abs(params[l].b))
+                else:  # delta: a perturbation of z^l, cost Σ_x C_x
+                    deps[i, l, :u.shape[0], :u.shape[1]] = u
+                    of_sum[i] = True
+                    scale = 1.0
+                h = EPS64 ** 0.2 * max(1.0, float(scale))
+                steps[i] = (-h, -h / 2, 0.0, h / 2, h)
+            values, zs = (np.asarray(v) for v in padded.costs_along(
+                table, costs, group.codes, group.W, group.b, group.x, group.y, dW, db, deps, of_sum, steps))
+            for i, k in enumerate(chunk):
+                case, quantity, layer, got, ref, u = prepared[k]
+                if _straddles(case, zs[i], group.W[i], dW[i], steps[i]):
+                    results[k] = Witness(quantity, layer, float(np.sum(got * u)), float(np.sum(ref * u)),
+                                         float("nan"), float("nan"), "kink")
+                    continue
+                c_mh, c_mh2, c0, c_h2, c_h = values[i]
+                h = steps[i, -1]
+                D_h, D_half = (c_h - c_mh) / (2 * h), (c_h2 - c_mh2) / h
+                fd = (4 * D_half - D_h) / 3
+                estimate = abs(fd - D_half) + 4 * EPS64 * (abs(c0) + 1) / h
+                p_got, p_ref = float(np.sum(got * u)), float(np.sum(ref * u))
+                within = lambda p: abs(p - fd) <= WITNESS_SAFETY * estimate  # noqa: E731
+                blames = ("inconclusive" if within(p_got) and within(p_ref) else
+                          "candidate" if within(p_ref) else
+                          "reference" if within(p_got) else "neither")
+                results[k] = Witness(quantity, layer, p_got, p_ref, float(fd), float(estimate), blames)
+    return results
+
+
+def _straddles(case, zs, W, dW, steps) -> bool:
+    """Whether any step of the stencil put a pre-activation of a kinked activation, or (under l1)
+    a weight, on the other side of its kink than the unperturbed point (step 0, the middle)."""
+    net, _, x, _ = case
+    m, centre = x.shape[0], len(steps) // 2
+    for l, name in enumerate(net.activations):
+        z = zs[:, l, :m, :net.sizes[l + 1]]
+        for kink in KINKS.get(name, ()):
+            above, below = z > kink, z < kink
+            if np.any(above != above[centre]) or np.any(below != below[centre]):
+                return True
+    if net.l1:
+        moved = W[None] + np.asarray(steps)[:, None, None, None] * dW[None]
+        if np.any((moved >= 0) != (W >= 0)[None]):
+            return True
+    return False
