@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..tolerance import tolerance_for
-from .expected import Expected, expected_for
+from .expected import Expected, expected_for_cases
 from .judge import ERROR, FAIL, PASS, SKIP, Verdict, judge
 from .protocol import ProtocolError, Response, dumps, encode_request, parse_line, parse_response
 from .runner import MAX_LINE_BYTES, Implementation, ImplementationError
@@ -64,12 +64,21 @@ def expected(case: OracleCase, suite: str, seed: int) -> Expected:
     """The reference's answers, computed once per case and process."""
     key = (suite, seed, case.id)
     if key not in _expected_cache:
-        _expected_cache[key] = expected_for(case)
+        prepare_expected([case], suite, seed)
     return _expected_cache[key]
 
 
+def prepare_expected(cases: list[OracleCase], suite: str, seed: int) -> None:
+    """Compute the answers of every case not yet cached, in padded batches."""
+    missing = [c for c in cases if (suite, seed, c.id) not in _expected_cache]
+    for case, exp in zip(missing, expected_for_cases(missing)):
+        _expected_cache[(suite, seed, case.id)] = exp
+
+
 def cases_for(suite: str, seed: int, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[OracleCase]:
-    return select(list(_suite(suite, seed)), list(include), list(exclude))
+    cases = select(list(_suite(suite, seed)), list(include), list(exclude))
+    prepare_expected(cases, suite, seed)
+    return cases
 
 
 def verdict_for(case: OracleCase, exp: Expected, response: Response, tol=None) -> Verdict:

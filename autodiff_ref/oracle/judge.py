@@ -153,6 +153,7 @@ def judge(case: OracleCase, exp: Expected, response, tol: Tolerance) -> Verdict:
         if not _failures(got, other, tol):
             return Verdict(PASS, message=f"accepted under the derivative convention {label} "
                                          f"(a unit sits exactly on its kink; jax uses the other side)")
+    exp.with_hint_data()  # ∇_a C and σ'(z^L), for the hints
     findings = [Finding(c, c.equation) for c in failed]
     reversed_layers = _reversed_layers(got, exp, tol)
     root = _root_cause(findings, got, response.delta is not None)

@@ -22,7 +22,7 @@ import numpy as np
 from manual_bp.network import Layer, Network
 
 from ..tolerance import TOLERANCES, Tolerance
-from .check import CaseResult, Report, expected, verdict_for
+from .check import CaseResult, Report, expected, prepare_expected, verdict_for
 from .expected import expected_from_json, expected_to_json
 from .judge import ERROR, Verdict
 from .protocol import PROTOCOL, ProtocolError, dumps, encode_request, parse_line, parse_response
@@ -68,7 +68,9 @@ def write_vectors(out: str, suite: str = "quick", seed: int = 0, on_case=None) -
         raise ValueError(f"--out {out!r} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     entries = []
-    for case in build_suite(suite, seed):
+    cases = build_suite(suite, seed)
+    prepare_expected(cases, suite, seed)
+    for case in cases:
         data = _file_bytes(case_document(case, suite, seed))
         name = f"{case.id}.json"
         (folder / name).write_bytes(data)
