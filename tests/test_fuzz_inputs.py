@@ -24,7 +24,7 @@ spec_like = st.fixed_dictionaries(
 
 
 @given(spec_like | json_values)
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_network_from_dict_accepts_or_raises_value_error(spec):
     try:
         net = mb.Network.from_dict(spec)
@@ -35,7 +35,7 @@ def test_network_from_dict_accepts_or_raises_value_error(spec):
 
 
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode) | json_values.map(lambda v: json.dumps(v).encode()))
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_parse_line_returns_an_object_or_raises_protocol_error(line):
     try:
         assert isinstance(parse_line(line), dict)
@@ -51,7 +51,7 @@ grads_like = st.lists(st.fixed_dictionaries({"W": json_values, "b": json_values}
                              optional={"grads": grads_like, "cost": json_values, "deltas": json_values,
                                        "z": json_values, "unsupported": json_values, "error": json_values})
        | json_values.filter(lambda v: isinstance(v, dict)))
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_parse_response_returns_a_response_or_raises_protocol_error(obj):
     try:
         parse_response(obj, "c-1", NET, 2)
@@ -85,7 +85,7 @@ FIELDS = [("request", "network"), ("request", "params"), ("request", "x"), ("req
 
 
 @given(st.sampled_from(FIELDS), json_values)
-@settings(max_examples=200)
+@settings(max_examples=100)
 def test_vector_loader_rejects_wrong_contents_behind_a_valid_checksum(tmp_path_factory, field, value):
     """Past the checksum, the schema itself: a file re-hashed after a field was replaced."""
     global REAL
