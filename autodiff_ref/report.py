@@ -1,6 +1,6 @@
 """`bp-oracle verify --report DIR`: a JSON summary of each sweep and two PNGs.
 
-    summary.json     per dtype: the options, speed, the tolerance model, the table, every failure
+    summary.json     per dtype: the options, the tolerance model, the table, every failure
                      with its replay command and verdict, and one compact row per case
     errors.png       the distribution of normwise errors per dtype against its tolerance, and of
                      error / tolerance against the line at 1
@@ -80,7 +80,6 @@ def summary_dict(summary: Summary, start: int) -> dict:
         "backprop": summary.options.candidate_name, "plugins": list(summary.options.plugins),
         "failed": len(summary.failures), "near_kink": sum(r.near_kink for r in results),
         "beyond_dtype": sum(r.beyond_dtype for r in results),
-        "seconds": summary.seconds, "networks_per_second": _number(summary.rate),
         "worst_error_over_tolerance": _number(max((r.margin for r in results), default=0.0)),
         "tolerance": _tolerance_model(summary.options.dtype),
         "table": table,
@@ -98,8 +97,13 @@ def write(folder: str, summaries: Sequence[Summary], start: int, derivative_chec
     doc = {"machine": platform.platform(), "python": platform.python_version(),
            "derivative_checks": [c.describe() for c in derivative_checks],
            "sweeps": [summary_dict(s, start) for s in summaries]}
-    paths = [out / "summary.json"]
+    paths = [out / "summary.json", out / "timing.json"]
+    # summary.json holds no timings, so the same seed and version give it byte for byte, with
+    # any --jobs; how long it took goes beside it
     paths[0].write_text(json.dumps(doc, indent=1) + "\n")
+    timing = [{"dtype": s.options.dtype, "cases": len(s.results), "seconds": s.seconds,
+               "networks_per_second": _number(s.rate)} for s in summaries]
+    paths[1].write_text(json.dumps(timing, indent=1) + "\n")
     paths.append(_errors_png(out / "errors.png", summaries))
     paths.append(_depth_width_png(out / "depth_width.png", summaries))
     return paths

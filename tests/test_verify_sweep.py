@@ -122,6 +122,9 @@ def test_jobs_2_gives_the_same_results_as_jobs_1():
     assert [r.index for r in one.results] == [r.index for r in two.results] == list(range(20, 44))
     for a, b in zip(one.results, two.results):
         assert a.checks == b.checks and a.verdict == b.verdict and a.witnesses == b.witnesses
+    # and the report's summary, byte for byte
+    from autodiff_ref.report import summary_dict
+    assert json.dumps(summary_dict(one, 20)) == json.dumps(summary_dict(two, 20))
 
 
 def test_shards_split_the_cases_into_contiguous_slices_that_reproduce_the_whole():
@@ -157,6 +160,7 @@ def test_report_writes_json_and_both_pngs(tmp_path, capsys):
     doc = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [s["dtype"] for s in doc["sweeps"]] == ["float64", "float16"]
     assert all(s["cases"] == 12 and s["failed"] == 0 and len(s["per_case"]) == 12 for s in doc["sweeps"])
+    assert json.loads((tmp_path / "out" / "timing.json").read_text())[0]["cases"] == 12
     for name in ("errors.png", "depth_width.png"):
         assert (tmp_path / "out" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
