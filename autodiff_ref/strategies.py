@@ -15,21 +15,15 @@ smallest network that still fails.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
-import numpy as np
 from hypothesis import strategies as st
 
 from manual_bp.activations import ACTIVATIONS, OUTPUT_ONLY
 from manual_bp.costs import COSTS
-from manual_bp.network import Layer, Network, admissible_output_activations
+from manual_bp.network import Network, admissible_output_activations
 
-
-class Case(NamedTuple):
-    net: Network
-    params: list[Layer]
-    x: np.ndarray
-    y: np.ndarray
+from .cases import Case, make_case, targets  # noqa: F401  (re-exported: the strategies' building blocks)
 
 
 def hidden_activations() -> list[str]:
@@ -57,25 +51,6 @@ def networks(draw, max_depth: int = 6, max_width: int = 16, costs: Sequence[str]
     l2 = draw(st.sampled_from([0.0, 1e-3, 0.1])) if regularisation else 0.0
     l1 = draw(st.sampled_from([0.0, 1e-3, 0.05])) if regularisation else 0.0
     return Network(sizes, acts, cost, l2=l2, l1=l1)
-
-
-def targets(net: Network, m: int, rng: np.random.Generator) -> np.ndarray:
-    """Targets the cost admits: one-hot rows for log-likelihood, [0, 1] for cross-entropy."""
-    n_L = net.sizes[-1]
-    if net.cost == "log_likelihood":
-        return np.eye(n_L)[rng.integers(0, n_L, size=m)]
-    if net.cost == "cross_entropy":
-        return rng.uniform(0.0, 1.0, size=(m, n_L))
-    return rng.uniform(-1.0, 1.0, size=(m, n_L))
-
-
-def make_case(net: Network, m: int, seed: int, weight_scale: float = 1.0, dtype=np.float64) -> Case:
-    """A case from a seed: network2.py's initialisation times `weight_scale`, x ~ N(0, 1)."""
-    rng = np.random.default_rng(seed)
-    params = [Layer((W * weight_scale).astype(dtype), b.astype(dtype))
-              for W, b in net.init_params(seed=int(rng.integers(2**32)))]
-    x = rng.standard_normal((m, net.sizes[0])).astype(dtype)
-    return Case(net, params, x, targets(net, m, rng).astype(dtype))
 
 
 @st.composite

@@ -34,7 +34,7 @@ from .agreement import Check, GradientsOnly, agreement
 from .padded import padded_reference_traces
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
 from .reference import JAX_ACTIVATIONS, JAX_COSTS
-from .strategies import Case, make_case
+from .cases import Case, make_case
 from .tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from .witnesses import KINK_MARGIN, Witness, crossed_kinks, disagreement_witnesses, near_kink
 

@@ -21,7 +21,7 @@ from manual_bp.activations import ACTIVATIONS, OUTPUT_ONLY
 from manual_bp.costs import COSTS
 from manual_bp.network import Layer, Network, admissible_output_activations
 
-from ..strategies import make_case, targets
+from ..cases import make_case, targets
 from ..verify import random_network
 
 SUITES = ("quick", "default", "full")
