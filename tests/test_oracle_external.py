@@ -124,7 +124,7 @@ def test_stderr_noise_and_unsupported_answers_are_not_errors():
     (["check", "--impl", "/no/such/program"], "cannot start '/no/such/program'"),
     (["check", "--impl", "prog 'unclosed"], "cannot parse --impl"),
     (["check", "--impl", "true", "--suite", "huge"], "invalid choice: 'huge'"),
-    (["check", "--impl", "true", "--timeout", "-1"], "expected a positive number"),
+    (["check", "--impl", "true", "--timeout", "-1"], "expected a number > 0"),
     (["check", "--impl", "true", "--include", "nosuchfeature"], "unknown feature 'nosuchfeature'"),
     (["check", "--impl", "true", "--json", "/no/such/dir/r.json"], "does not exist"),
     (["check"], "the following arguments are required: --impl"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 
-def _usage(message: str):
+def usage_error(message: str):
     from ..cli import UsageError
     return UsageError(message)
 
@@ -14,9 +15,9 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise _usage(f"expected a positive integer, got {text!r}") from None
+        raise usage_error(f"expected a positive integer, got {text!r}") from None
     if value < 1:
-        raise _usage(f"expected a positive integer, got {text!r}")
+        raise usage_error(f"expected a positive integer, got {text!r}")
     return value
 
 
@@ -24,19 +25,33 @@ def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise _usage(f"expected an integer ≥ 0, got {text!r}") from None
+        raise usage_error(f"expected an integer ≥ 0, got {text!r}") from None
     if value < 0:
-        raise _usage(f"expected an integer ≥ 0, got {text!r}")
+        raise usage_error(f"expected an integer ≥ 0, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise usage_error(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise usage_error(f"expected a finite number, got {text!r}")
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _usage(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise _usage(f"expected a positive number, got {text!r}")
+    value = finite_float(text)
+    if value <= 0:
+        raise usage_error(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_float(text)
+    if value < 0:
+        raise usage_error(f"expected a number ≥ 0, got {text!r}")
     return value
 
 
@@ -44,7 +59,7 @@ def output_file(text: str) -> str:
     """A path whose folder exists, so a long run does not end in 'cannot write'."""
     folder = os.path.dirname(os.path.abspath(text))
     if not os.path.isdir(folder):
-        raise _usage(f"cannot write {text!r}: folder {folder!r} does not exist")
+        raise usage_error(f"cannot write {text!r}: folder {folder!r} does not exist")
     if os.path.isdir(text):
-        raise _usage(f"cannot write {text!r}: it is a folder")
+        raise usage_error(f"cannot write {text!r}: it is a folder")
     return text

@@ -19,7 +19,7 @@ from manual_bp.diagnostics import (NEAR_ZERO_THRESHOLD, SATURATION_THRESHOLD, La
                                    layer_diagnostics, saturated_neuron_demo)
 from manual_bp.training import evaluate, one_hot, train
 
-from .train import (_non_negative_float, _positive_int, add_training_arguments, build_network,
+from .train import (non_negative_float, positive_int, add_training_arguments, build_network,
                     format_epoch, load_data, settings, write_json)
 
 # Nielsen's chapter-5 setting (η = 0.1, mini-batch 10, cross-entropy, measured on 1,000 training
@@ -31,11 +31,11 @@ DIAGNOSE_DEFAULTS = dict(epochs=30, eta=0.1)
 def add_parser(sub) -> None:
     p = sub.add_parser("diagnose", help="per-layer saturation and gradient norms while training, with plots")
     add_training_arguments(p, default_hidden="30,30,30", **DIAGNOSE_DEFAULTS)
-    p.add_argument("--sample", type=_positive_int, default=1000,
+    p.add_argument("--sample", type=positive_int, default=1000,
                    help="training examples the measurements are taken on (default 1000)")
-    p.add_argument("--saturation-threshold", type=_non_negative_float, default=SATURATION_THRESHOLD,
+    p.add_argument("--saturation-threshold", type=non_negative_float, default=SATURATION_THRESHOLD,
                    help=f"σ'(z) below this counts as saturated (default {SATURATION_THRESHOLD:g}; sigmoid's peak is 0.25)")
-    p.add_argument("--near-zero-threshold", type=_non_negative_float, default=NEAR_ZERO_THRESHOLD,
+    p.add_argument("--near-zero-threshold", type=non_negative_float, default=NEAR_ZERO_THRESHOLD,
                    help=f"|a_in| below this counts as a near-zero input (default {NEAR_ZERO_THRESHOLD:g})")
     p.add_argument("--out", default="bp-oracle-diagnostics", metavar="DIR",
                    help="folder for the PNGs (default ./bp-oracle-diagnostics, created if missing)")

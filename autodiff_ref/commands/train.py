@@ -9,13 +9,14 @@ The argument helpers here are shared with `bp-oracle diagnose`.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
 import manual_bp as mb
 from manual_bp.data import Split, load_digits_split, load_mnist_idx, load_mnist_pkl
 from manual_bp.training import EpochRecord, evaluate, train
+
+from ._args import non_negative_float, non_negative_int, positive_float, positive_int, usage_error
 
 # The defaults: chosen on the digits (see docs/training.md for what they reach over 20 seeds).
 DEFAULTS = dict(data="digits", activations="sigmoid", cost="cross_entropy", epochs=60,
@@ -43,13 +44,13 @@ def add_training_arguments(p, default_hidden: str, **overrides) -> None:
     p.add_argument("--activations", default=d["activations"], type=_names, metavar="NAME[,NAME…]",
                    help=f"one for every layer, or one per layer 1..L (default {d['activations']})")
     p.add_argument("--cost", default=d["cost"], help=f"default {d['cost']}")
-    p.add_argument("--epochs", type=_positive_int, default=d["epochs"], help=f"default {d['epochs']}")
-    p.add_argument("--mini-batch-size", type=_positive_int, default=d["mini_batch_size"],
+    p.add_argument("--epochs", type=positive_int, default=d["epochs"], help=f"default {d['epochs']}")
+    p.add_argument("--mini-batch-size", type=positive_int, default=d["mini_batch_size"],
                    help=f"default {d['mini_batch_size']}")
-    p.add_argument("--eta", type=_positive_float, default=d["eta"], help=f"learning rate η (default {d['eta']:g})")
-    p.add_argument("--lmbda", type=_non_negative_float, default=d["lmbda"],
+    p.add_argument("--eta", type=positive_float, default=d["eta"], help=f"learning rate η (default {d['eta']:g})")
+    p.add_argument("--lmbda", type=non_negative_float, default=d["lmbda"],
                    help="Nielsen's L2 λ: the cost gets (λ/2n) Σ w², n the training set's size (default 0)")
-    p.add_argument("--seed", type=_non_negative_int, default=d["seed"],
+    p.add_argument("--seed", type=non_negative_int, default=d["seed"],
                    help="fixes the digits split, the initial params and the mini-batch order (default 0)")
     p.add_argument("--init", choices=("1/n_in", "unit"), default=d["init"],
                    help="initial weights N(0, 1/n_in) as network2.py (default) or N(0, 1) as network.py")
@@ -142,67 +143,18 @@ def write_json(path, summary: dict) -> None:
 # --- argument types: bad values are one line and exit 2 --------------------------------------
 
 
-def _usage(message: str):
-    from ..cli import UsageError
-    return UsageError(message)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _usage(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise _usage(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise _usage(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise _usage(f"expected an integer ≥ 0, got {text!r}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise _usage(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise _usage(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise _usage(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise _usage(f"expected a number ≥ 0, got {text!r}")
-    return value
-
-
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",")]
     except ValueError:
-        raise _usage(f"--sizes takes comma-separated integers like 64,30,10, got {text!r}") from None
+        raise usage_error(f"--sizes takes comma-separated integers like 64,30,10, got {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
-        raise _usage(f"--sizes needs at least two widths, each ≥ 1, got {text!r}")
+        raise usage_error(f"--sizes needs at least two widths, each ≥ 1, got {text!r}")
     return sizes
 
 
 def _names(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     if not all(names):
-        raise _usage(f"expected activation names separated by commas, got {text!r}")
+        raise usage_error(f"expected activation names separated by commas, got {text!r}")
     return names

@@ -14,7 +14,7 @@ from rich.table import Table
 from ..precision import DTYPES
 from ..tolerance import PRECISION_MODELS, TOLERANCES
 from ..verify import CaseResult, Summary, SweepOptions, run_sweep, verify_cases
-from ._args import non_negative_int, positive_int
+from ._args import non_negative_int, positive_int, usage_error
 
 DEPTHS = range(1, 6)  # the depth columns of the table: the sweep draws depth 1..5
 
@@ -38,25 +38,20 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _usage(message: str):
-    from ..cli import UsageError
-    return UsageError(message)
-
-
 def _replay(text: str) -> tuple[int, int]:
     parts = text.split(":")
     if len(parts) != 2:
-        raise _usage(f"--replay takes SEED:INDEX, got {text!r}")
+        raise usage_error(f"--replay takes SEED:INDEX, got {text!r}")
     return non_negative_int(parts[0]), non_negative_int(parts[1])
 
 
 def _shard(text: str) -> tuple[int, int]:
     parts = text.split("/")
     if len(parts) != 2:
-        raise _usage(f"--shard takes K/N (1 ≤ K ≤ N), got {text!r}")
+        raise usage_error(f"--shard takes K/N (1 ≤ K ≤ N), got {text!r}")
     k, n = positive_int(parts[0]), positive_int(parts[1])
     if k > n:
-        raise _usage(f"--shard takes K/N with 1 ≤ K ≤ N, got {text!r}")
+        raise usage_error(f"--shard takes K/N with 1 ≤ K ≤ N, got {text!r}")
     return k, n
 
 
@@ -64,9 +59,9 @@ def _dtypes(text: str) -> tuple[str, ...]:
     names = tuple(t.strip() for t in text.split(","))
     for name in names:
         if name not in DTYPES:
-            raise _usage(f"unknown dtype {name!r}; known: {', '.join(DTYPES)}")
+            raise usage_error(f"unknown dtype {name!r}; known: {', '.join(DTYPES)}")
     if len(set(names)) != len(names):
-        raise _usage(f"--dtype names a dtype twice: {text!r}")
+        raise usage_error(f"--dtype names a dtype twice: {text!r}")
     return names
 
 
@@ -75,7 +70,7 @@ def _report_folder(path: str) -> None:
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise _usage(f"cannot write the report to {path!r}: {e.strerror or e}") from None
+        raise usage_error(f"cannot write the report to {path!r}: {e.strerror or e}") from None
 
 
 def indices(start: int, cases: int, shard: tuple[int, int] | None) -> range:
@@ -90,7 +85,7 @@ def indices(start: int, cases: int, shard: tuple[int, int] | None) -> range:
 def run(args) -> int:
     console = Console(highlight=False, width=max(Console().width, 132))
     if args.replay and len(args.dtype) > 1:
-        raise _usage("--replay takes one --dtype")
+        raise usage_error("--replay takes one --dtype")
     if args.report:
         from ..report import require_matplotlib
         require_matplotlib()
