@@ -73,3 +73,16 @@ def test_tolerance_accepts_an_error_at_rounding_level():
     ref = reference_trace(*case)
     grads = [mb.Layer(W * (1 + 4 * np.finfo(float).eps), b) for W, b in mb.backprop(*case)]
     assert not failures(agreement(mb.Trace(None, None, None, None, grads), ref, TOL))
+
+
+def test_the_reference_refuses_to_compute_in_float32():
+    import jax
+    net = mb.Network([3, 2], "tanh", "quadratic")
+    case = make_case(net, m=2, seed=0)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(RuntimeError, match="refuses to run in float32"):
+            reference_trace(*case)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert reference_trace(*case).grads[0].W.dtype == np.float64
