@@ -60,16 +60,36 @@ class Activation:
 # --- sigmoid ---------------------------------------------------------------------------------
 
 
+def _exp_minus_abs(z: Array, k: float = 1.0) -> Array:
+    """e^{−k|z|}, in (0, 1] for k ≥ 0, so it never overflows: the one exponential that σ, σ' and
+    tanh' need. Built in a single new array (|z|, then scaled and exponentiated in place): a
+    large layer's every temporary is a fresh allocation the kernel must page in."""
+    e = np.abs(z)  # the new array (a NumPy scalar for a scalar z)
+    e = np.asarray(e, dtype=np.result_type(e, np.float16))  # floats, 0-d for a scalar: no copy otherwise
+    e *= -k
+    return np.exp(e, out=e)
+
+
 def sigmoid(z: Array) -> Array:
-    """σ(z) = 1 / (1 + e^{−z}), evaluated as e^{z}/(1 + e^{z}) for z < 0 so nothing overflows."""
-    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    """σ(z) = 1 / (1 + e^{−z}), evaluated as e^{min(z, 0)} / (1 + e^{−|z|}): that is 1/(1 + e^{−z})
+    for z ≥ 0 and e^{z}/(1 + e^{z}) for z < 0, from one exponential of a non-positive number, so
+    nothing overflows, and with no branch (np.where over a whole layer cost more than the exp)."""
+    e = _exp_minus_abs(z)       # e^{−|z|}
+    s = np.maximum(e, z >= 0)   # e^{min(z, 0)}: 1 where z ≥ 0 (e ≤ 1), e^{z} = e^{−|z|} where z < 0
+    e += 1
+    s /= e                      # in place: the layer's a^l is the only array left
+    return s
 
 
 def sigmoid_prime(z: Array) -> Array:
-    """σ'(z) = σ(z)(1 − σ(z)) = σ(z)σ(−z); the second form keeps full relative accuracy when
-    σ saturates, where 1 − σ(z) would cancel."""
-    return sigmoid(z) * sigmoid(-z)
+    """σ'(z) = σ(z)(1 − σ(z)) = σ(z)σ(−z) = e^{−|z|} / (1 + e^{−|z|})², which is even in z.
+    The last form keeps full relative accuracy when σ saturates, where 1 − σ(z) would cancel,
+    and takes one exponential where σ(z)σ(−z) took two sigmoids."""
+    e = _exp_minus_abs(z)
+    d = 1 + e
+    d *= d
+    e /= d  # in place: one temporary, (1 + e)², besides the result
+    return e
 
 
 def log_sigmoid(z: Array) -> Array:
@@ -92,8 +112,12 @@ def tanh(z: Array) -> Array:
 def tanh_prime(z: Array) -> Array:
     """tanh'(z) = 1 − tanh²(z) = sech²(z) = 4e^{−2|z|} / (1 + e^{−2|z|})²; the last form keeps
     full relative accuracy when tanh saturates, where 1 − tanh² would cancel."""
-    e = np.exp(-2 * np.abs(z))
-    return 4 * e / ((1 + e) * (1 + e))
+    e = _exp_minus_abs(z, 2)
+    d = 1 + e
+    d *= d
+    e *= 4
+    e /= d  # in place, as sigmoid_prime
+    return e
 
 
 # --- rectifiers ------------------------------------------------------------------------------

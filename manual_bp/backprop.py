@@ -67,20 +67,27 @@ def total_cost(net: Network, params: list[Layer], z_L: Array, a_L: Array, y: Arr
     return C
 
 
-def _backward(net: Network, params: list[Layer], zs: list[Array],
-              activations: list[Array], y: Array) -> tuple[list[Array], list[Layer]]:
-    """BP1 at the output, BP2 back through the hidden layers, BP3 and BP4 at every layer."""
-    L = net.L
-    deltas = [None] * L
-    deltas[L - 1] = output_layer_error(net, zs[-1], activations[-1], y)  # BP1
-    for l in range(L - 2, -1, -1):  # list index l holds layer l + 1
-        deltas[l] = backpropagate_error(params[l + 1].W, deltas[l + 1], zs[l], net.sigmas[l])  # BP2
-    grads = []
-    for l, ((W, _), delta) in enumerate(zip(params, deltas)):
+def _backward(net: Network, params: list[Layer], zs: list[Array], activations: list[Array], y: Array,
+              keep_record: bool = False) -> tuple[list[Array], list[Layer]]:
+    """BP1 at the output; then, from the last layer back to the first, BP3 and BP4 from δ^l and
+    BP2 for δ^{l−1}, each δ used as soon as it is made. The trace keeps every z, a and δ;
+    backprop lets each z^l and a^l go once read for the last time, so that the next layer's δ
+    and gradients reuse their memory."""
+    L, sigmas = net.L, net.sigmas
+    deltas, grads = [None] * L, [None] * L
+    delta = output_layer_error(net, zs[-1], activations[-1], y)  # BP1
+    for l in range(L - 1, -1, -1):  # list index l holds layer l + 1
+        if not keep_record:
+            zs[l] = activations[l + 1] = None  # z^{l+1}, a^{l+1}: last read by BP1, or BP2 and BP4 above
+        W = params[l].W
         nabla_W = weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
         if net.l2 or net.l1:
             nabla_W += regularisation_gradient(W, net.l2, net.l1)
-        grads.append(Layer(nabla_W, bias_gradient(delta)))  # BP3
+        grads[l] = Layer(nabla_W, bias_gradient(delta))  # BP3
+        if keep_record:
+            deltas[l] = delta
+        if l > 0:
+            delta = backpropagate_error(W, delta, zs[l - 1], sigmas[l - 1])  # BP2
     return deltas, grads
 
 
@@ -105,7 +112,7 @@ def backprop_trace(net: Network, params: list[Layer], x, y) -> Trace:
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
     zs, activations = feedforward(net, params, x)
-    deltas, grads = _backward(net, params, zs, activations, y)
+    deltas, grads = _backward(net, params, zs, activations, y, keep_record=True)
     cost = total_cost(net, params, zs[-1], activations[-1], y)
     return Trace(z=zs, a=activations[1:], delta=deltas, cost=cost, grads=grads)
 

@@ -28,7 +28,9 @@ def output_error(grad_a_cost: Array, z_L: Array, sigma: Activation) -> Array:
 
 def backpropagate_error(W_next: Array, delta_next: Array, z: Array, sigma: Activation) -> Array:
     """BP2: δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), the error moved one layer back."""
-    return (delta_next @ W_next) * sigma.prime(z)
+    delta = delta_next @ W_next  # (w^{l+1})ᵀ δ^{l+1} for every example (row) at once
+    delta *= sigma.prime(z)      # ⊙ σ'(z^l), in place: no second (m, n_l) array
+    return delta
 
 
 def bias_gradient(delta: Array) -> Array:
@@ -38,7 +40,9 @@ def bias_gradient(delta: Array) -> Array:
 
 def weight_gradient(delta: Array, a_prev: Array) -> Array:
     """BP4: ∂C/∂w^l_jk = a^{l−1}_k δ^l_j, averaged over the batch: (1/m) Σ_x δ^{x,l} (a^{x,l−1})ᵀ."""
-    return (delta.T @ a_prev) / delta.shape[0]
+    nabla_w = delta.T @ a_prev  # Σ_x δ^{x,l} (a^{x,l−1})ᵀ: the sum over examples is the product
+    nabla_w /= delta.shape[0]   # the mean, in place
+    return nabla_w
 
 
 def regularisation_gradient(W: Array, l2: float, l1: float) -> Array:
