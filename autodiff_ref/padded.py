@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manual_bp.network import Layer, Network
+from bp_spec import Layer, Network
 
 from ._x64 import require_x64
-from .reference import JAX_ACTIVATIONS, ReferenceTrace, _ylog
+from .reference import COST_TERMS, JAX_ACTIVATIONS, ReferenceTrace, _log1m_softmax, regularisation
 
 # Networks per compiled call: each call is padded to this many, so its shape never changes.
 GROUP = 64
@@ -63,29 +63,6 @@ def _rung(value: int, ladder: Sequence[int]) -> int:
 def shape_for(net: Network, m: int) -> PaddedShape:
     """The smallest padded shape of the ladder that holds `net` with a batch of m."""
     return PaddedShape(_rung(net.L, DEPTHS), _rung(max(net.sizes), WIDTHS), _rung(m, BATCHES))
-
-
-# --- the per-neuron costs, masked --------------------------------------------------------------
-# Each takes z^L, a^L, y, ln a, ln(1 − a) and returns one term per neuron; C_x is their sum over
-# the network's real output neurons. They are the costs of reference.py, written per neuron so
-# that padded neurons can be masked out of the sum. Further costs register here (custom.py).
-
-def _quadratic_terms(z, a, y, log_a, log_1ma):
-    return 0.5 * jnp.square(a - y)
-
-
-def _cross_entropy_terms(z, a, y, log_a, log_1ma):
-    return -(_ylog(y, log_a) + _ylog(1 - y, log_1ma))
-
-
-def _log_likelihood_terms(z, a, y, log_a, log_1ma):
-    return -_ylog(y, log_a)
-
-
-COST_TERMS = {"quadratic": _quadratic_terms, "cross_entropy": _cross_entropy_terms,
-              "log_likelihood": _log_likelihood_terms}
-COSTS_WITH_LOG_A = {"cross_entropy", "log_likelihood"}  # costs that take ln a
-COSTS_WITH_LOG_1MA = {"cross_entropy"}  # costs that take ln(1 − a)
 
 
 # --- one padded network, written as the plain reference is ------------------------------------
@@ -133,14 +110,6 @@ def _forward(table, codes: Codes, W, b, x, eps):
     return jnp.stack(zs), jnp.stack(as_)
 
 
-def _log1m_softmax(z, real):
-    """ln(1 − softmax(z)_k) = logsumexp_{j≠k} z_j − logsumexp_j z_j over the real neurons, as
-    reference.py: row k of the mask leaves out z_k (and every absent neuron)."""
-    left_out = jnp.eye(z.shape[-1], dtype=bool)[None, :, :] | ~real[:, None, :]  # (1, k, j)
-    others = jnp.where(left_out, -jnp.inf, z[:, None, :])  # (m, k, j)
-    return jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(jnp.where(real, z, -jnp.inf), axis=-1, keepdims=True)
-
-
 def _log_output(table, out_code, z, a, real, needs_log_a, needs_log_1ma):
     """ln a^L and ln(1 − a^L), from z where the output activation allows (as reference.py).
 
@@ -174,24 +143,21 @@ def _per_example_costs(table, costs, codes: Codes, W, b, x, y, eps):
     z_L, a_L = zs[codes.last], as_[codes.last]
     real = codes.neurons[codes.last + 1][None, :]
     log_a, log_1ma = _log_output(table, codes.activation[codes.last], z_L, a_L, real,
-                                 jnp.asarray([name in COSTS_WITH_LOG_A for name, _ in costs])[codes.cost],
-                                 jnp.asarray([name in COSTS_WITH_LOG_1MA for name, _ in costs])[codes.cost])
+                                 jnp.asarray([c.takes_log_a for _, c in costs])[codes.cost],
+                                 jnp.asarray([c.takes_log_1ma for _, c in costs])[codes.cost])
     C_x = jnp.zeros(x.shape[0], dtype=x.dtype)
-    for i, (_, terms_of) in enumerate(costs):
+    for i, (_, cost) in enumerate(costs):
         chosen = codes.cost == i
         a_i = jnp.where(chosen & real, a_L, 0.5)  # an unchosen cost sees a harmless a (see _select)
-        terms = terms_of(z_L, a_i, y, log_a, log_1ma)
+        terms = cost.terms(a_i, y, log_a, log_1ma)
         C_x = jnp.where(chosen, jnp.sum(jnp.where(real, terms, 0.0), axis=-1), C_x)
     return jnp.where(codes.examples, C_x, 0.0), (zs, as_)
 
 
 def _regularisation(W, neurons, l2, l1):
-    """(l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk| over the real weights (joining real neurons)."""
-    total = 0.0
-    for l in range(W.shape[0]):
-        W_l = jnp.where(neurons[l + 1][:, None] & neurons[l][None, :], W[l], 0.0)
-        total = total + 0.5 * l2 * jnp.sum(jnp.square(W_l)) + l1 * jnp.sum(jnp.abs(W_l))
-    return total
+    """The reference's regularisation over the real weights (those joining real neurons)."""
+    return regularisation([jnp.where(neurons[l + 1][:, None] & neurons[l][None, :], W[l], 0.0)
+                           for l in range(W.shape[0])], l2, l1)
 
 
 def _trace_one(table, costs, codes, W, b, x, y):
@@ -252,8 +218,9 @@ class Padded(NamedTuple):
 
 def tables():
     """The activation and cost tables the codes index: (name, function) for every activation and
-    cost the reference knows. The functions are part of the compiled function's key, so a name
-    registered again with another function compiles anew rather than reusing the old one."""
+    (name, `CostTerms`) for every cost the reference knows. The functions are part of the compiled
+    function's key, so a name registered again with another function compiles anew rather than
+    reusing the old one."""
     return tuple(JAX_ACTIVATIONS.items()), tuple(COST_TERMS.items())
 
 

@@ -9,7 +9,7 @@ sides are independent implementations of one definition.
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from . import _x64  # noqa: F401  (float64 on before any array exists)
 
@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from manual_bp.network import Layer, Network
+from bp_spec import ELU_ALPHA, LEAKY_RELU_SLOPE, Layer, Network, get_activation_spec
 
 from ._x64 import require_x64
 
@@ -27,21 +27,56 @@ JAX_ACTIVATIONS = {
     "sigmoid": jax.nn.sigmoid,
     "tanh": jnp.tanh,
     "relu": jax.nn.relu,
-    "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.01),
-    "elu": partial(jax.nn.elu, alpha=1.0),
+    "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=LEAKY_RELU_SLOPE),
+    "elu": partial(jax.nn.elu, alpha=ELU_ALPHA),
     "softplus": jax.nn.softplus,
     "identity": lambda z: z,
     "softmax": partial(jax.nn.softmax, axis=-1),
 }
 
+# σ with another slope at its kinks (a subgradient other than the spec's convention), by name
+# "relu@1" and the like; kept apart from JAX_ACTIVATIONS, whose entries the padded reference
+# compiles into every sweep.
+_KINK_VARIANTS: dict[str, Callable] = {}
+
+
+def with_kink_slope(name: str, slope: float) -> str:
+    """The name of σ = `name` whose derivative at each of its kinks is `slope` (elsewhere jax's);
+    an accepted answer there is any slope between the one-sided ones (bp_spec.names.Kink)."""
+    variant = f"{name}@{slope!r}"
+    if variant not in _KINK_VARIANTS:
+        fn, kinks = jax_activation(name), get_activation_spec(name).kinks
+
+        @jax.custom_jvp
+        def sigma(z):
+            return fn(z)
+
+        @sigma.defjvp
+        def _(primals, tangents):
+            (z,), (t,) = primals, tangents
+            value, slope_t = jax.jvp(fn, (z,), (t,))
+            for kink in kinks:
+                slope_t = jnp.where(z == kink.at, slope * t, slope_t)
+            return value, slope_t
+
+        _KINK_VARIANTS[variant] = sigma
+    return variant
+
+
 # ln a and ln(1 − a) from z, for the costs that take logarithms of the output: computing them
 # from a would give ln 0 once σ saturates in float64.
-def _log1m_softmax(z):
+def _log1m_softmax(z, real=None):
     """ln(1 − softmax(z)_k) = logsumexp_{j≠k} z_j − logsumexp_j z_j, with no 1 − a that cancels
-    when a_k → 1: row k of the mask leaves out z_k. O(n²) per example, fine for a reference."""
-    n = z.shape[-1]
-    others = jnp.where(jnp.eye(n, dtype=bool), -jnp.inf, z[..., None, :])
-    return jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(z, axis=-1, keepdims=True)
+    when a_k → 1: row k of the mask leaves out z_k (and, for the padded reference, every neuron
+    that is not `real`). O(n²) per example, fine for a reference."""
+    left_out = jnp.eye(z.shape[-1], dtype=bool)
+    if real is not None:
+        left_out = left_out[None, :, :] | ~real[:, None, :]
+        z_all = jnp.where(real, z, -jnp.inf)
+    else:
+        z_all = z
+    others = jnp.where(left_out, -jnp.inf, z[..., None, :])
+    return jax.nn.logsumexp(others, axis=-1) - jax.nn.logsumexp(z_all, axis=-1, keepdims=True)
 
 
 JAX_LOG_OUTPUT = {
@@ -50,49 +85,73 @@ JAX_LOG_OUTPUT = {
 }
 
 
-def _log_output(output_activation: str, z, a):
-    if output_activation in JAX_LOG_OUTPUT:
-        log_fn, log1m_fn = JAX_LOG_OUTPUT[output_activation]
-        return log_fn(z), log1m_fn(z)
-    return jnp.log(a), jnp.log1p(-a)
-
-
 def _ylog(y, log_a):
     """y ln a with 0 ln 0 = 0."""
     return jnp.where(y == 0, 0.0, y * log_a)
 
 
-def quadratic(z, a, y, output_activation):
-    return 0.5 * jnp.sum(jnp.square(a - y), axis=-1)
+# --- the costs, one term per output neuron ---------------------------------------------------
 
 
-def cross_entropy(z, a, y, output_activation):
-    log_a, log_1ma = _log_output(output_activation, z, a)
-    return -jnp.sum(_ylog(y, log_a) + _ylog(1 - y, log_1ma), axis=-1)
+class CostTerms(NamedTuple):
+    """C_x = Σ_j terms(a_j, y_j, ln a_j, ln(1 − a_j)) over the output neurons: each cost written
+    once, per neuron, so the plain reference sums it and the padded one masks it first. The
+    logarithms are given (taken from z where the output activation allows, see `_log_output`)
+    only if the cost says it takes them."""
+
+    terms: Callable
+    takes_log_a: bool = False
+    takes_log_1ma: bool = False
 
 
-def log_likelihood(z, a, y, output_activation):
-    log_a, _ = _log_output(output_activation, z, a)
-    return -jnp.sum(_ylog(y, log_a), axis=-1)
-
-
-JAX_COSTS = {"quadratic": quadratic, "cross_entropy": cross_entropy, "log_likelihood": log_likelihood}
+COST_TERMS: dict[str, CostTerms] = {
+    # ½ ‖y − a‖²
+    "quadratic": CostTerms(lambda a, y, log_a, log_1ma: 0.5 * jnp.square(a - y)),
+    # −Σ_j [y_j ln a_j + (1 − y_j) ln(1 − a_j)]
+    "cross_entropy": CostTerms(lambda a, y, log_a, log_1ma: -(_ylog(y, log_a) + _ylog(1 - y, log_1ma)),
+                               takes_log_a=True, takes_log_1ma=True),
+    # −Σ_j y_j ln a_j
+    "log_likelihood": CostTerms(lambda a, y, log_a, log_1ma: -_ylog(y, log_a), takes_log_a=True),
+}
 
 
 def jax_activation(name: str):
     try:
-        return JAX_ACTIVATIONS[name]
+        return JAX_ACTIVATIONS[name] if name in JAX_ACTIVATIONS else _KINK_VARIANTS[name]
     except KeyError:
         raise ValueError(f"the reference has no jax form of activation {name!r}; "
                          f"known: {', '.join(JAX_ACTIVATIONS)}") from None
 
 
-def jax_cost(name: str):
+def cost_terms(name: str) -> CostTerms:
     try:
-        return JAX_COSTS[name]
+        return COST_TERMS[name]
     except KeyError:
         raise ValueError(f"the reference has no jax form of cost {name!r}; "
-                         f"known: {', '.join(JAX_COSTS)}") from None
+                         f"known: {', '.join(COST_TERMS)}") from None
+
+
+def _log_output(output_activation: str, z, a, cost: CostTerms):
+    """ln a and ln(1 − a) where the cost takes them: from z for sigmoid and softmax, else from a."""
+    log_fn, log1m_fn = JAX_LOG_OUTPUT.get(output_activation, (None, None))
+    log_a = log_1ma = None
+    if cost.takes_log_a:
+        log_a = log_fn(z) if log_fn else jnp.log(a)
+    if cost.takes_log_1ma:
+        log_1ma = log1m_fn(z) if log1m_fn else jnp.log1p(-a)
+    return log_a, log_1ma
+
+
+def cost_per_example(cost: str, output_activation: str, z_L, a_L, y):
+    """C_x for every example, shape (m,)."""
+    c = cost_terms(cost)
+    return jnp.sum(c.terms(a_L, y, *_log_output(output_activation, z_L, a_L, c)), axis=-1)
+
+
+def regularisation(Ws, l2, l1):
+    """(l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|; biases are not regularised. jax's |w| has
+    slope +1 at 0, the spec's convention (bp_spec.names.L1_SLOPE_AT_ZERO)."""
+    return sum(0.5 * l2 * jnp.sum(jnp.square(W)) + l1 * jnp.sum(jnp.abs(W)) for W in Ws)
 
 
 # --- the forward pass ------------------------------------------------------------------------
@@ -115,18 +174,13 @@ def forward(activations: tuple[str, ...], params, x, perturbations=None):
 def per_example_costs(activations, cost, params, x, y, perturbations=None):
     """C_x for every example, shape (m,), and the forward record."""
     zs, as_ = forward(activations, params, x, perturbations)
-    return jax_cost(cost)(zs[-1], as_[-1], y, activations[-1]), (zs, as_)
-
-
-def regularisation(params, l2, l1):
-    """(l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|; biases are not regularised."""
-    return sum(0.5 * l2 * jnp.sum(jnp.square(W)) + l1 * jnp.sum(jnp.abs(W)) for W, _ in params)
+    return cost_per_example(cost, activations[-1], zs[-1], as_[-1], y), (zs, as_)
 
 
 def mean_cost(activations, cost, params, x, y, l2, l1):
     """C = (1/m) Σ_x C_x + regularisation: Assumption 1."""
     C_x, _ = per_example_costs(activations, cost, params, x, y)
-    return jnp.mean(C_x) + regularisation(params, l2, l1)
+    return jnp.mean(C_x) + regularisation([W for W, _ in params], l2, l1)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -138,7 +192,7 @@ def _gradients(activations, cost, params, x, y, l2, l1):
 def _trace(activations, cost, params, x, y, l2, l1):
     def with_record(params):
         C_x, (zs, as_) = per_example_costs(activations, cost, params, x, y)
-        return jnp.mean(C_x) + regularisation(params, l2, l1), (zs, as_)
+        return jnp.mean(C_x) + regularisation([W for W, _ in params], l2, l1), (zs, as_)
 
     (C, (zs, as_)), grads = jax.value_and_grad(with_record, has_aux=True)(params)
     # δ^{x,l} = ∂C_x/∂z^{x,l}: the gradient of Σ_x C_x with respect to an additive zero
@@ -187,14 +241,17 @@ def reference_gradients(net: Network, params, x, y) -> list[Layer]:
     return _layers(_gradients(net.activations, net.cost, jparams, jx, jy, net.l2, net.l1))
 
 
-def reference_trace(net: Network, params, x, y) -> ReferenceTrace:
+def reference_trace(net: Network, params, x, y, kink_slopes: dict[str, float] | None = None) -> ReferenceTrace:
     """z, a, δ for every layer, the cost and the gradients, all by jax, in float64.
 
     δ^l comes from jax.grad with respect to a zero perturbation added to z^l, so BP1 and BP2
-    can each be checked on their own, not only through the final gradients.
+    can each be checked on their own, not only through the final gradients. `kink_slopes`
+    (activation name → slope) takes σ'(kink) as that slope instead of the spec's convention.
     """
     jparams, jx, jy = _inputs(net, params, x, y)
-    zs, as_, deltas, C, grads = _trace(net.activations, net.cost, jparams, jx, jy, net.l2, net.l1)
+    slopes = kink_slopes or {}
+    names = tuple(with_kink_slope(a, slopes[a]) if a in slopes else a for a in net.activations)
+    zs, as_, deltas, C, grads = _trace(names, net.cost, jparams, jx, jy, net.l2, net.l1)
     return ReferenceTrace(z=[_to_numpy(z) for z in zs], a=[_to_numpy(a) for a in as_],
                           delta=[_to_numpy(d) for d in deltas], cost=float(C), grads=_layers(grads))
 
@@ -206,3 +263,46 @@ def reference_cost(net: Network, params, x, y) -> float:
 
 
 _cost_jit = jax.jit(mean_cost, static_argnums=(0, 1))
+
+
+# --- what a judge's hints need: the cost's gradient in the outputs, and the regularisation's --
+
+
+def cost_gradient_wrt_output(cost: str, a_L, y) -> np.ndarray:
+    """∇_a C_x for every example, (m, n_L), by jax.grad of the cost's terms written in a alone
+    (ln a and ln(1 − a) taken of a itself): what BP1 multiplies by σ'(z^L)."""
+    require_x64()
+    return _to_numpy(_output_gradient(cost, jnp.asarray(a_L, jnp.float64), jnp.asarray(y, jnp.float64)))
+
+
+@partial(jax.jit, static_argnums=0)
+def _output_gradient(cost, a, y):
+    c = cost_terms(cost)
+
+    def C_x(a_x, y_x):
+        return jnp.sum(c.terms(a_x, y_x, jnp.log(a_x) if c.takes_log_a else None,
+                               jnp.log1p(-a_x) if c.takes_log_1ma else None))
+
+    return jax.vmap(jax.grad(C_x))(a, y)
+
+
+def activation_derivative(name: str, z) -> np.ndarray:
+    """σ'(z) entry by entry, by jax.grad of the elementwise σ alone."""
+    require_x64()
+    return _to_numpy(_elementwise_grad(name, jnp.asarray(z, jnp.float64)))
+
+
+@partial(jax.jit, static_argnums=0)
+def _elementwise_grad(name, z):
+    return jnp.vectorize(jax.grad(jax_activation(name)))(z)
+
+
+def regularisation_gradient(W, l2: float, l1: float) -> np.ndarray:
+    """∂/∂W of the regularisation term, by jax.grad of `regularisation`."""
+    require_x64()
+    return _to_numpy(_regularisation_grad(jnp.asarray(W, jnp.float64), float(l2), float(l1)))
+
+
+@jax.jit
+def _regularisation_grad(W, l2, l1):
+    return jax.grad(lambda W: regularisation([W], l2, l1))(W)

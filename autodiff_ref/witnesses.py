@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from manual_bp.network import Layer, Network
+from bp_spec import Layer, Network, get_activation_spec
 
 from .reference import _inputs, _layers, mean_cost
 
@@ -84,8 +84,9 @@ def _richardson(activations, cost, params, x, y, l2, l1, h0):
     return unravel(R), unravel(estimate)
 
 
-# Activations whose derivative jumps at a point; the spec's conventions are jax's there.
-KINKS = {"relu": (0.0,), "leaky_relu": (0.0,)}
+def kinks_of(name: str) -> tuple[float, ...]:
+    """The points where activation `name`'s derivative jumps (bp_spec.names)."""
+    return tuple(kink.at for kink in get_activation_spec(name).kinks)
 
 
 def near_kink(net: Network, z: list[np.ndarray], margin: float, params=None) -> bool:
@@ -93,7 +94,7 @@ def near_kink(net: Network, z: list[np.ndarray], margin: float, params=None) -> 
     with l1 > 0 and params given, a weight lies within `margin` of 0 (|w| has a kink there):
     where finite differences and derivative conventions are not to be trusted."""
     for name, z_l in zip(net.activations, z):
-        for kink in KINKS.get(name, ()):
+        for kink in kinks_of(name):
             if np.any(np.abs(np.asarray(z_l) - kink) <= margin):
                 return True
     if net.l1 and params is not None:
@@ -115,7 +116,7 @@ def crossed_kinks(net: Network, z_got, z_ref) -> list[int]:
     computations take different slopes there, and their δ and gradients need not agree."""
     layers = []
     for l, (name, g, r) in enumerate(zip(net.activations, z_got, z_ref), start=1):
-        for kink in KINKS.get(name, ()):
+        for kink in kinks_of(name):
             g, r = np.asarray(g, dtype=np.float64), np.asarray(r, dtype=np.float64)
             if np.any((g > kink) != (r > kink)) or np.any((g < kink) != (r < kink)):
                 layers.append(l)
@@ -242,7 +243,7 @@ def _straddles(case, zs, W, dW, steps) -> bool:
     m, centre = x.shape[0], len(steps) // 2
     for l, name in enumerate(net.activations):
         z = zs[:, l, :m, :net.sizes[l + 1]]
-        for kink in KINKS.get(name, ()):
+        for kink in kinks_of(name):
             above, below = z > kink, z < kink
             if np.any(above != above[centre]) or np.any(below != below[centre]):
                 return True

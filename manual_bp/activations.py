@@ -6,9 +6,12 @@ the same code serves one example `(n,)` and a batch `(m, n)`.
 Numerical care: the forms below never overflow for |z| up to 1e3 (and far beyond): exponentials
 are only ever taken of non-positive numbers.
 
-Kinks follow jax's conventions, so that the hand-written side and the autodiff reference agree
-exactly at the kink: relu'(0) = 0; leaky_relu'(0) = 1; elu'(0) = 1 (both one-sided slopes agree
-for α = 1, so elu has no kink in its first derivative).
+Kinks follow the spec's conventions (`bp_spec.names`, jax's), so that the hand-written side and
+the autodiff reference agree exactly at the kink: relu'(0) = 0; leaky_relu'(0) = 1; elu'(0) = 1
+(both one-sided slopes agree for α = 1, so elu has no kink in its first derivative).
+
+What an activation's name means (its output range, kinks, whether it is output-only) is the
+spec's; this module holds only the NumPy functions for each name.
 """
 
 from __future__ import annotations
@@ -18,35 +21,31 @@ from typing import Callable, Optional
 
 import numpy as np
 
-Array = np.ndarray
+from bp_spec.names import (ACTIVATIONS as SPECS, ELU_ALPHA, LEAKY_RELU_SLOPE, ActivationSpec,
+                           register_activation_spec)
 
-LEAKY_RELU_SLOPE = 0.01
-ELU_ALPHA = 1.0
+Array = np.ndarray
 
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation σ with its derivative.
+    """An activation σ with its derivative, in NumPy.
 
     Arguments:
-        name: the name used in a `Network` spec.
+        name: the spec's name for it (`bp_spec.names`).
         fn: σ(z).
         prime: σ'(z), elementwise; `None` for an activation whose Jacobian is not diagonal.
         jacobian_T_dot: for a non-elementwise σ, the product J_σ(z)ᵀ g (BP1's general form).
-        output_range: the open interval σ maps into, used to check that a cost fits.
         log_fn, log1m_fn: ln σ(z) and ln(1 − σ(z)) computed stably from z, for costs that
             take logarithms of the output (cross-entropy, log-likelihood).
-        kinks: points where σ is not differentiable (σ' follows the documented convention).
     """
 
     name: str
     fn: Callable[[Array], Array]
     prime: Optional[Callable[[Array], Array]] = None
     jacobian_T_dot: Optional[Callable[[Array, Array], Array]] = None
-    output_range: tuple[float, float] = (-np.inf, np.inf)
     log_fn: Optional[Callable[[Array], Array]] = None
     log1m_fn: Optional[Callable[[Array], Array]] = None
-    kinks: tuple[float, ...] = ()
 
     @property
     def elementwise(self) -> bool:
@@ -223,22 +222,18 @@ def softmax_jacobian_T_dot(z: Array, g: Array) -> Array:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        Activation("sigmoid", sigmoid, sigmoid_prime, output_range=(0.0, 1.0),
-                   log_fn=log_sigmoid, log1m_fn=log1m_sigmoid),
-        Activation("tanh", tanh, tanh_prime, output_range=(-1.0, 1.0)),
-        Activation("relu", relu, relu_prime, output_range=(0.0, np.inf), kinks=(0.0,)),
-        Activation("leaky_relu", leaky_relu, leaky_relu_prime, kinks=(0.0,)),
-        Activation("elu", elu, elu_prime, output_range=(-ELU_ALPHA, np.inf)),
-        Activation("softplus", softplus, softplus_prime, output_range=(0.0, np.inf)),
+        Activation("sigmoid", sigmoid, sigmoid_prime, log_fn=log_sigmoid, log1m_fn=log1m_sigmoid),
+        Activation("tanh", tanh, tanh_prime),
+        Activation("relu", relu, relu_prime),
+        Activation("leaky_relu", leaky_relu, leaky_relu_prime),
+        Activation("elu", elu, elu_prime),
+        Activation("softplus", softplus, softplus_prime),
         Activation("identity", identity, identity_prime),
+        # softmax couples the neurons of its layer: the spec allows it on the output layer only
         Activation("softmax", softmax, jacobian_T_dot=softmax_jacobian_T_dot,
-                   output_range=(0.0, 1.0), log_fn=log_softmax, log1m_fn=log1m_softmax),
+                   log_fn=log_softmax, log1m_fn=log1m_softmax),
     )
 }
-
-# Activations allowed only on the output layer: softmax normalises over the whole layer, which
-# the text's layer-by-layer BP2 (a Hadamard product with σ') does not cover.
-OUTPUT_ONLY = frozenset({"softmax"})
 
 
 def get_activation(name: str) -> Activation:
@@ -250,10 +245,14 @@ def get_activation(name: str) -> Activation:
         raise ValueError(f"unknown activation {name!r}; known: {known}") from None
 
 
-def register_activation(activation: Activation, *, replace: bool = False) -> None:
-    """Add a user's activation to the registry (see README: your own activation)."""
+def register_activation(activation: Activation, spec: ActivationSpec | None = None, *,
+                        replace: bool = False) -> None:
+    """Add a user's activation: its name to the spec (`spec`, or a plain `ActivationSpec` of that
+    name when the spec does not know it yet), its NumPy functions here."""
     if not isinstance(activation, Activation):
         raise TypeError(f"register_activation needs an Activation, got {type(activation).__name__}")
     if activation.name in ACTIVATIONS and not replace:
         raise ValueError(f"activation {activation.name!r} is already registered")
+    if spec is not None or activation.name not in SPECS:
+        register_activation_spec(spec or ActivationSpec(activation.name), replace=True)
     ACTIVATIONS[activation.name] = activation

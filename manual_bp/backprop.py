@@ -7,15 +7,28 @@ examples. `backprop_per_example` is the text's own loop, kept as the most litera
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
+from bp_spec import Layer, Network
+
+from .activations import Activation, get_activation
+from .costs import Cost, get_cost
 from .equations import (backpropagate_error, bias_gradient, output_error,
                         regularisation_gradient, weight_gradient)
-from .network import Layer, Network
 
 Array = np.ndarray
+
+
+def sigmas(net: Network) -> list[Activation]:
+    """σ_1..σ_L: the NumPy functions for the spec's activation names."""
+    return [get_activation(name) for name in net.activations]
+
+
+def cost_of(net: Network) -> Cost:
+    """C_x and ∇_a C_x for the spec's cost name."""
+    return get_cost(net.cost)
 
 
 class Trace(NamedTuple):
@@ -40,7 +53,7 @@ def feedforward(net: Network, params: list[Layer], x: Array) -> tuple[list[Array
     Returns (zs, activations): zs over l = 1..L, activations over l = 0..L, as network.py keeps them.
     """
     activations, zs = [x], []
-    for (W, b), sigma in zip(params, net.sigmas):
+    for (W, b), sigma in zip(params, sigmas(net)):
         z = activations[-1] @ W.T + b  # rows are examples: (W a)ᵀ = aᵀ Wᵀ
         zs.append(z)
         activations.append(sigma.fn(z))
@@ -50,7 +63,7 @@ def feedforward(net: Network, params: list[Layer], x: Array) -> tuple[list[Array
 def output_layer_error(net: Network, z_L: Array, a_L: Array, y: Array) -> Array:
     """δ^L by BP1, or by the cost's simplified form of it where one is derived
     (cross-entropy with sigmoid, log-likelihood with softmax: δ^L = a − y)."""
-    sigma, cost = net.sigmas[-1], net.cost_fn
+    sigma, cost = get_activation(net.activations[-1]), cost_of(net)
     shortcut = cost.output_error_shortcuts.get(sigma.name)
     if shortcut is not None:
         return shortcut(a_L, y)
@@ -59,7 +72,7 @@ def output_layer_error(net: Network, z_L: Array, a_L: Array, y: Array) -> Array:
 
 def total_cost(net: Network, params: list[Layer], z_L: Array, a_L: Array, y: Array) -> float:
     """C = (1/m) Σ_x C_x + (l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|."""
-    C = float(np.mean(net.cost_fn.value(z_L, a_L, y, net.sigmas[-1])))
+    C = float(np.mean(cost_of(net).value(z_L, a_L, y, get_activation(net.activations[-1]))))
     if net.l2:
         C += 0.5 * net.l2 * sum(float(np.sum(W * W)) for W, _ in params)
     if net.l1:
@@ -67,27 +80,48 @@ def total_cost(net: Network, params: list[Layer], z_L: Array, a_L: Array, y: Arr
     return C
 
 
+class Pieces(NamedTuple):
+    """What the backward loop is built from. manual_bp uses `EQUATIONS`; a precision mode or a
+    negative control (a deliberately broken backprop) replaces one piece and keeps the loop.
+
+    output_error: (net, z^L, a^L, y) → δ^L: BP1, or its simplified form where one is derived.
+    backpropagate_error: (W^{l+1}, δ^{l+1}, z^l, σ_l) → δ^l: BP2.
+    bias_gradient: δ^l → ∂C/∂b^l: BP3.
+    weight_gradient: (δ^l, a^{l−1}) → ∂C/∂W^l without regularisation: BP4.
+    regularisation_gradient: (W^l, l2, l1) → the regularisation term's ∂/∂W^l.
+    """
+
+    output_error: Callable = output_layer_error
+    backpropagate_error: Callable = backpropagate_error
+    bias_gradient: Callable = bias_gradient
+    weight_gradient: Callable = weight_gradient
+    regularisation_gradient: Callable = regularisation_gradient
+
+
+EQUATIONS = Pieces()  # manual_bp's own: BP1–BP4 of equations.py
+
+
 def _backward(net: Network, params: list[Layer], zs: list[Array], activations: list[Array], y: Array,
-              keep_record: bool = False) -> tuple[list[Array], list[Layer]]:
+              pieces: Pieces, keep_record: bool = False) -> tuple[list[Array], list[Layer]]:
     """BP1 at the output; then, from the last layer back to the first, BP3 and BP4 from δ^l and
     BP2 for δ^{l−1}, each δ used as soon as it is made. The trace keeps every z, a and δ;
     backprop lets each z^l and a^l go once read for the last time, so that the next layer's δ
     and gradients reuse their memory."""
-    L, sigmas = net.L, net.sigmas
+    L, sigma = net.L, sigmas(net)
     deltas, grads = [None] * L, [None] * L
-    delta = output_layer_error(net, zs[-1], activations[-1], y)  # BP1
+    delta = pieces.output_error(net, zs[-1], activations[-1], y)  # BP1
     for l in range(L - 1, -1, -1):  # list index l holds layer l + 1
         if not keep_record:
             zs[l] = activations[l + 1] = None  # z^{l+1}, a^{l+1}: last read by BP1, or BP2 and BP4 above
         W = params[l].W
-        nabla_W = weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
+        nabla_W = pieces.weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
         if net.l2 or net.l1:
-            nabla_W += regularisation_gradient(W, net.l2, net.l1)
-        grads[l] = Layer(nabla_W, bias_gradient(delta))  # BP3
+            nabla_W += pieces.regularisation_gradient(W, net.l2, net.l1)
+        grads[l] = Layer(nabla_W, pieces.bias_gradient(delta))  # BP3
         if keep_record:
             deltas[l] = delta
         if l > 0:
-            delta = backpropagate_error(W, delta, zs[l - 1], sigmas[l - 1])  # BP2
+            delta = pieces.backpropagate_error(W, delta, zs[l - 1], sigma[l - 1])  # BP2
     return deltas, grads
 
 
@@ -104,15 +138,22 @@ def backprop(net: Network, params: list[Layer], x, y) -> list[Layer]:
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
     zs, activations = feedforward(net, params, x)
-    return _backward(net, params, zs, activations, y)[1]
+    return _backward(net, params, zs, activations, y, EQUATIONS)[1]
 
 
 def backprop_trace(net: Network, params: list[Layer], x, y) -> Trace:
     """`backprop`, returning the whole record: z, a, δ for every layer, the cost and the grads."""
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
+    return trace_with(net, params, x, y)
+
+
+def trace_with(net: Network, params: list[Layer], x: Array, y: Array, pieces: Pieces | None = None) -> Trace:
+    """The whole record of one backward pass built from `pieces` (manual_bp's `EQUATIONS` by
+    default), on inputs already checked: the arrays keep their dtype and type, so a precision
+    mode can pass arrays that round every operation (bp_oracle.sweep.precision)."""
     zs, activations = feedforward(net, params, x)
-    deltas, grads = _backward(net, params, zs, activations, y, keep_record=True)
+    deltas, grads = _backward(net, params, zs, activations, y, pieces or EQUATIONS, keep_record=True)
     cost = total_cost(net, params, zs[-1], activations[-1], y)
     return Trace(z=zs, a=activations[1:], delta=deltas, cost=cost, grads=grads)
 
@@ -123,16 +164,16 @@ def backprop_per_example(net: Network, params: list[Layer], x, y) -> list[Layer]
     then divide by m. network.py's `backprop` and `update_mini_batch`, with any activation and cost."""
     params = net.check_params(params)
     xs, ys = net.check_batch(x, y)
-    sigmas, L, m = net.sigmas, net.L, xs.shape[0]
+    sigma, L, m = sigmas(net), net.L, xs.shape[0]
     nabla_b = [np.zeros_like(b) for _, b in params]
     nabla_w = [np.zeros_like(W) for W, _ in params]
     for x, y in zip(xs, ys):
         # feedforward, storing every z and activation, layer by layer
         activation, activations, zs = x, [x], []
-        for (W, b), sigma in zip(params, sigmas):
+        for (W, b), sigma_l in zip(params, sigma):
             z = W @ activation + b
             zs.append(z)
-            activation = sigma.fn(z)
+            activation = sigma_l.fn(z)
             activations.append(activation)
         # backward pass: BP1 at the output layer
         delta = output_layer_error(net, zs[-1], activations[-1], y)
@@ -140,7 +181,7 @@ def backprop_per_example(net: Network, params: list[Layer], x, y) -> list[Layer]
         nabla_w[-1] += np.outer(delta, activations[-2])
         # BP2 for l = L−1, …, 1, using negative indices as network.py does
         for l in range(2, L + 1):
-            delta = (params[-l + 1].W.T @ delta) * sigmas[-l].prime(zs[-l])
+            delta = backpropagate_error(params[-l + 1].W, delta, zs[-l], sigma[-l])  # ((w^{l+1})ᵀ δ) ⊙ σ'(z^l)
             nabla_b[-l] += delta
             nabla_w[-l] += np.outer(delta, activations[-l - 1])
     return [Layer(nw / m + regularisation_gradient(W, net.l2, net.l1), nb / m)

@@ -11,9 +11,11 @@ against the general BP1, δ^L = J_σ(z^L)ᵀ ∇_a C, and against jax.grad.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
+
+from bp_spec.names import COSTS as SPECS, CostSpec, register_cost_spec
 
 from .activations import Activation
 
@@ -30,16 +32,14 @@ class Cost:
             cost can take logarithms of the output stably (ln σ(z) rather than ln a).
         grad_a: (a^L, y) → ∇_a C_x, shape (m, n_L).
         output_error_shortcuts: activation name → (a^L, y) → δ^L, where BP1 simplifies.
-        needs_output_in_unit_interval: the cost takes ln a or ln(1 − a).
-        output_activations: names of the output activations this cost admits, or None for any.
+
+    Which outputs and targets a cost admits is the spec's (`bp_spec.names.CostSpec`).
     """
 
     name: str
     value: Callable[[Array, Array, Array, Activation], Array]
     grad_a: Callable[[Array, Array], Array]
     output_error_shortcuts: dict[str, Callable[[Array, Array], Array]] = field(default_factory=dict)
-    needs_output_in_unit_interval: bool = False
-    output_activations: Optional[frozenset[str]] = None
 
 
 def _log_output(z: Array, a: Array, sigma: Activation) -> tuple[Array, Array]:
@@ -142,13 +142,10 @@ COSTS: dict[str, Cost] = {
         Cost("quadratic", quadratic_value, quadratic_grad_a),
         Cost("cross_entropy", cross_entropy_value, cross_entropy_grad_a,
              output_error_shortcuts={"sigmoid": cross_entropy_sigmoid_output_error,
-                                     "softmax": cross_entropy_softmax_output_error},
-             needs_output_in_unit_interval=True),
+                                     "softmax": cross_entropy_softmax_output_error}),
         Cost("log_likelihood", log_likelihood_value, log_likelihood_grad_a,
              output_error_shortcuts={"softmax": log_likelihood_softmax_output_error,
-                                     "sigmoid": log_likelihood_sigmoid_output_error},
-             needs_output_in_unit_interval=True,
-             output_activations=frozenset({"softmax", "sigmoid"})),
+                                     "sigmoid": log_likelihood_sigmoid_output_error}),
     )
 }
 
@@ -161,10 +158,13 @@ def get_cost(name: str) -> Cost:
         raise ValueError(f"unknown cost {name!r}; known: {', '.join(COSTS)}") from None
 
 
-def register_cost(cost: Cost, *, replace: bool = False) -> None:
-    """Add a user's cost to the registry."""
+def register_cost(cost: Cost, spec: CostSpec | None = None, *, replace: bool = False) -> None:
+    """Add a user's cost: its name to the spec (`spec`, or a plain `CostSpec` of that name when
+    the spec does not know it yet), its NumPy functions here."""
     if not isinstance(cost, Cost):
         raise TypeError(f"register_cost needs a Cost, got {type(cost).__name__}")
     if cost.name in COSTS and not replace:
         raise ValueError(f"cost {cost.name!r} is already registered")
+    if spec is not None or cost.name not in SPECS:
+        register_cost_spec(spec or CostSpec(cost.name), replace=True)
     COSTS[cost.name] = cost

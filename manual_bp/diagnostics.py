@@ -19,8 +19,9 @@ from typing import Optional
 
 import numpy as np
 
-from .backprop import backprop_trace
-from .network import Layer, Network
+from bp_spec import Layer, Network
+
+from .backprop import backprop_trace, sigmas
 from .training import check_hyper_parameters, sgd_step
 
 Array = np.ndarray
@@ -69,7 +70,7 @@ def layer_diagnostics(net: Network, params: list[Layer], x, y, *,
     inputs = [x] + trace.a[:-1]  # a^{l−1} for l = 1..L
     report = []
     for l, (sigma, z, delta, a_in, grad) in enumerate(
-            zip(net.sigmas, trace.z, trace.delta, inputs, trace.grads), start=1):
+            zip(sigmas(net), trace.z, trace.delta, inputs, trace.grads), start=1):
         saturated = float(np.mean(sigma.prime(z) < saturation_threshold)) if sigma.elementwise else None
         report.append(LayerDiagnostics(
             layer=l,

@@ -11,7 +11,7 @@ gradient is (1/m) Σ_x ∂C_x/∂W + l2 W, so the step is network2.py's weight d
 W → (1 − η l2) W − (η/m) Σ_x ∂C_x/∂W, and with l2 = λ/n (n the size of the training set) the
 factor is network2.py's (1 − ηλ/n). The biases are not decayed.
 
-The order of the mini-batches is a pure function of (seed, epoch) (`mini_batch_order`), so a
+The order of the mini-batches is a pure function of (seed, epoch) (`bp_spec.schedule`), so a
 run can be replayed exactly, and a second implementation (autodiff_ref's jax.grad twin) can take
 the very same steps.
 """
@@ -25,9 +25,11 @@ from typing import Callable, Iterator, NamedTuple, Optional
 
 import numpy as np
 
+from bp_spec import Layer, Network
+from bp_spec.schedule import Step, check_hyper_parameters, mini_batch_order
+
 from .backprop import backprop, feedforward, total_cost
 from .data import Dataset
-from .network import Layer, Network
 
 Array = np.ndarray
 Gradients = Callable[[Network, list, Array, Array], list]
@@ -50,25 +52,9 @@ def one_hot(labels: Array, n_classes: int) -> Array:
     return y
 
 
-def mini_batch_order(n: int, mini_batch_size: int, seed: int, epoch: int) -> list[Array]:
-    """The mini-batches of epoch `epoch` as index arrays: a permutation of 0..n−1 drawn from
-    `default_rng([seed, epoch])`, cut into consecutive slices (the last may be shorter, as
-    network.py's slicing leaves it). Each epoch's order depends on (seed, epoch) alone."""
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return [order[k:k + mini_batch_size] for k in range(0, n, mini_batch_size)]
-
-
 def sgd_step(params: list[Layer], grads: list[Layer], eta: float) -> list[Layer]:
     """One step of gradient descent: W → W − η ∂C/∂W, b → b − η ∂C/∂b, as new arrays."""
     return [Layer(W - eta * nabla_W, b - eta * nabla_b) for (W, b), (nabla_W, nabla_b) in zip(params, grads)]
-
-
-class Step(NamedTuple):
-    """The params after one SGD step: `epoch` counts from 1, `batch` from 0 within the epoch."""
-
-    epoch: int
-    batch: int
-    params: list[Layer]
 
 
 def sgd_steps(net: Network, params: list[Layer], x: Array, y: Array, *, epochs: int,
@@ -188,13 +174,3 @@ def train(net: Network, params: list[Layer], training: Dataset, *, epochs: int,
         if on_epoch is not None:
             on_epoch(record, params)
     return TrainingRun(params, history)
-
-
-def check_hyper_parameters(epochs, mini_batch_size, eta, seed) -> None:
-    """A ValueError naming the first of epochs, mini_batch_size, eta, seed that is out of range."""
-    for name, value, low in (("epochs", epochs, 1), ("mini_batch_size", mini_batch_size, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
-    if isinstance(eta, bool) or not isinstance(eta, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(eta) or eta <= 0:
-        raise ValueError(f"eta (the learning rate η) must be a finite number > 0, got {eta!r}")

@@ -1,12 +1,16 @@
-"""Shared test set-up: hypothesis profiles and jax's persistent compilation cache.
+"""Shared test set-up: hypothesis profiles, jax's persistent compilation cache, and the one
+fixture every group uses (`run_cli`).
 
 jax compiles the reference once per network shape (about 0.2–0.5 s each here); the persistent
-cache keeps those compilations between runs, so a second run of the suite skips them.
+cache keeps those compilations between runs, so a second run of the suite skips them. Tests are
+grouped by role: spec/, manual_bp/ (the proof of the hand-written side), reference/, oracle/
+(judge, protocol, vectors, the verify sweep), cli/.
 """
 
 import os
 
 import jax
+import pytest
 from hypothesis import HealthCheck, settings
 
 import autodiff_ref  # noqa: F401  (turns on float64 first)
@@ -23,3 +27,15 @@ settings.register_profile("default", max_examples=40, deadline=None,
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """`bp-oracle ARGS…` in this process, through the real entry point: (exit code, stdout, stderr)."""
+    from bp_oracle import cli
+
+    def run(*argv):
+        code = cli.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run

@@ -1,0 +1,56 @@
+"""`bp-oracle check --impl "CMD ARGS"`: the conformance oracle for a backprop in any language."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ._args import non_negative_int, output_file, positive_float
+
+
+def add_parser(sub, help: str) -> None:
+    p = sub.add_parser("check", help=help,
+                       description="Drive CMD over JSON Lines (protocol bp-oracle/1, docs/protocol.md) and "
+                                   "judge its gradients equation by equation. Exit 0: conforms; 1: a FAIL or "
+                                   "ERROR; 2: bad usage, or CMD cannot be started.")
+    p.add_argument("--impl", required=True, metavar="CMD", help="the command to run, e.g. \"./mybp --oracle\"")
+    p.add_argument("--suite", choices=["quick", "default", "full"], default="default")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
+                   help="per request; a command that takes longer is killed and restarted (default 30)")
+    p.add_argument("--include", action="append", default=[], metavar="FEATURE",
+                   help="only cases with this feature (repeatable), e.g. softmax, cost:quadratic, batch:many")
+    p.add_argument("--exclude", action="append", default=[], metavar="FEATURE", help="drop cases with this feature")
+    p.add_argument("--json", type=output_file, metavar="REPORT", help="write the report as JSON")
+    p.add_argument("--junit", type=output_file, metavar="FILE", help="write JUnit XML for CI")
+    p.set_defaults(run=run, uses_reference=True)
+
+
+def run(args) -> int:
+    from ..errors import UsageError, user_input
+    from ..check import cases_for, run_check
+    from ..report import render_console, write_json, write_junit
+    from ..runner import StartError
+
+    with user_input():  # an unknown --include/--exclude feature
+        cases = cases_for(args.suite, args.seed, args.include, args.exclude)
+    if not cases:
+        raise UsageError("no case has every --include feature without an --exclude one")
+    console = Console(highlight=False, width=max(Console().width, 120))
+    show = sys.stderr.isatty()
+    with Progress(TextColumn("check"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), disable=not show) as progress:
+        task = progress.add_task("check", total=len(cases))
+        try:
+            report = run_check(args.impl, args.suite, args.seed, args.timeout, args.include, args.exclude,
+                               on_result=lambda r: progress.advance(task))
+        except StartError as e:
+            raise UsageError(str(e)) from None
+    render_console(report, console)
+    if args.json:
+        write_json(report, args.json)
+    if args.junit:
+        write_junit(report, args.junit)
+    return report.exit_code

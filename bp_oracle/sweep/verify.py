@@ -1,0 +1,418 @@
+"""`bp-oracle verify`: a seeded random sweep of manual_bp against the jax.grad reference.
+
+Case `index` of seed `seed` is drawn from `numpy.random.default_rng([seed, index])` alone, so any
+case can be replayed on its own (`--replay SEED:INDEX`) and a sweep can be split by index range
+without changing a single case.
+
+The sweep runs in blocks of `BLOCK` cases. In a block, the reference of every case comes from
+the padded reference (`autodiff_ref/padded.py`, many networks per compiled call); the candidate
+(manual_bp by default) runs network by network, in the sweep's dtype; each case is judged tensor
+by tensor (`bp_oracle/agreement.py`) with its dtype's tolerance (`bp_oracle/tolerance.py`); and
+every disagreement is handed to a third witness, finite differences along the disagreement
+(`autodiff_ref/witnesses.py`), which says which side is wrong. A case's numbers depend on nothing but (seed, index) and the options: not on its block,
+its neighbours in a padded call, or the process that ran it. So `--jobs N` and any sharding
+reproduce a single run exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+import manual_bp as mb
+from autodiff_ref.padded import padded_reference_traces
+from autodiff_ref.witnesses import KINK_MARGIN, Witness, crossed_kinks, disagreement_witnesses, near_kink
+from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, output_only
+from bp_spec.cases import Case, make_case, random_network
+
+from ..agreement import Check, GradientsOnly, agreement
+from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
+from .precision import finfo, in_dtype, run_candidate, unit_roundoff
+
+BLOCK = 128  # cases per unit of work (two padded calls of 64)
+BACKWARD = ("BP1", "BP2", "BP3", "BP4")
+
+
+# --- the cases ---------------------------------------------------------------------------------
+
+
+def sweep_case(seed: int, index: int, focus: Sequence[str] = ()) -> Case:
+    """Case `index` of the sweep with `seed`: the same numbers on every machine and every run.
+
+    `focus` names registered activations or costs (custom.py) that every network must use: the
+    network is drawn as usual (from the built-in names and `focus`), then made to use them, from
+    a second generator, so a sweep without focus draws exactly the networks it always did.
+    """
+    from ..custom import REGISTERED
+
+    rng = np.random.default_rng([seed, index])
+    # names registered by plugins are drawn only by the sweeps that focus on them
+    net = random_network(rng, exclude=[name for name in REGISTERED if name not in focus])
+    if focus:
+        net = _using(net, focus, np.random.default_rng([seed, index, 1]))
+    m = int(rng.integers(1, 9))
+    scale = float(rng.choice([0.5, 1.0, 2.0]))
+    return make_case(net, m, seed=int(rng.integers(2**32)), weight_scale=scale)
+
+
+def _valid(sizes, activations, net: Network) -> Network | None:
+    try:
+        return Network(sizes, activations, net.cost, net.l2, net.l1)
+    except ValueError:
+        return None
+
+
+def _using(net: Network, focus: Sequence[str], rng: np.random.Generator) -> Network:
+    """`net` changed as little as possible so that it uses every name in `focus`."""
+    for name in focus:
+        if name in COSTS and name not in ACTIVATIONS:
+            if net.cost != name:
+                outputs = admissible_output_activations(name)
+                out = net.activations[-1] if net.activations[-1] in outputs else outputs[rng.integers(len(outputs))]
+                sizes = list(net.sizes)
+                if out in output_only():
+                    sizes[-1] = max(sizes[-1], 2)
+                net = Network(sizes, net.activations[:-1] + (out,), name, net.l2, net.l1)
+            continue
+        if name in net.activations:
+            continue
+        options = []
+        for l in range(net.L):
+            if net.activations[l] in focus:  # keep what an earlier name of `focus` placed
+                continue
+            acts = list(net.activations)
+            acts[l] = name
+            candidate = _valid(net.sizes, acts, net)
+            if candidate is not None:
+                options.append(candidate)
+        if options:
+            net = options[rng.integers(len(options))]
+        else:  # no layer can take it (one layer, an output the cost needs): add a hidden layer
+            width = int(rng.integers(1, 13))
+            net = Network((net.sizes[0], width) + net.sizes[1:], (name,) + net.activations, net.cost, net.l2, net.l1)
+    return net
+
+
+# --- the options of a sweep --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """What a sweep checks, and how; all of it goes into every replay command.
+
+    dtype: the precision the candidate runs in (the reference is always float64).
+    backprop: the candidate, "module:function" or "path/to/file.py:function" (or, from Python,
+        the function itself) taking (net, params, x, y) and returning a `Trace` or a list of
+        (∂C/∂W, ∂C/∂b); None for manual_bp.
+    plugins: modules or files that register activations or costs (custom.py); every network of
+        the sweep then uses what they registered.
+    """
+
+    dtype: str = "float64"
+    backprop: str | Callable | None = None
+    plugins: tuple[str, ...] = ()
+
+    @property
+    def candidate_name(self) -> str:
+        if callable(self.backprop):
+            return f"{self.backprop.__module__}:{self.backprop.__qualname__}"
+        return self.backprop or "manual_bp"
+
+    def flags(self) -> str:
+        """The command-line options that reproduce these settings."""
+        parts = [] if self.dtype == "float64" else [f"--dtype {self.dtype}"]
+        parts += [f"--plugin {p}" for p in self.plugins]
+        if self.backprop:
+            parts.append(f"--backprop {self.candidate_name}")
+        return " ".join(parts)
+
+
+@dataclass
+class _Setup:
+    """What a process needs to run cases: the candidate function and the focus names."""
+
+    candidate: Callable | None
+    focus: tuple[str, ...]
+
+
+_SETUP: dict[SweepOptions, _Setup] = {}
+
+
+def setup(options: SweepOptions) -> _Setup:
+    """Load the plugins and the candidate once per process (and per options)."""
+    if options not in _SETUP:
+        from ..custom import load_function, load_plugins
+
+        focus = load_plugins(options.plugins)
+        backprop = options.backprop
+        candidate = load_function(backprop) if isinstance(backprop, str) else backprop
+        _SETUP[options] = _Setup(candidate, focus)
+    return _SETUP[options]
+
+
+# --- one case's result -------------------------------------------------------------------------
+
+
+@dataclass
+class CaseResult:
+    """The verdict on one case, everything a report needs, and nothing that needs jax."""
+
+    seed: int
+    index: int
+    net: Network
+    m: int
+    checks: list[Check]
+    options: SweepOptions = field(default_factory=SweepOptions)
+    tolerance: Tolerance | None = None
+    kappa: float = 0.0  # the cost gradient's conditioning at the outputs (tolerance.py)
+    near_kink: bool = False  # a pre-activation (or a weight under l1) within KINK_MARGIN of a kink
+    crossed_kink: list[int] = field(default_factory=list)  # layers where rounding crossed a kink
+    saturated: bool = False  # an output the dtype cannot resolve under cross-entropy (tolerance.py)
+    error: str | None = None  # the candidate raised this
+    witnesses: list[Witness] = field(default_factory=list)
+    verdict: str = ""  # for a failure: which side is wrong, and who says so
+
+    @property
+    def beyond_dtype(self) -> bool:
+        """The dtype cannot resolve this case's backward pass: BP1–BP4 are not judged."""
+        return bool(self.crossed_kink) or self.saturated
+
+    @property
+    def judged(self) -> list[Check]:
+        if self.beyond_dtype:
+            return [c for c in self.checks if c.equation not in BACKWARD]
+        return self.checks
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(c.ok for c in self.judged)
+
+    @property
+    def worst(self) -> Check | None:
+        return max(self.judged, key=lambda c: c.comparison.margin, default=None)
+
+    @property
+    def margin(self) -> float:
+        """error / tolerance of the worst judged tensor (below 1 passes)."""
+        if self.error is not None:
+            return np.inf
+        worst = self.worst
+        return worst.comparison.margin if worst else 0.0
+
+    @property
+    def relative_error(self) -> float:
+        """Normwise: max over judged tensors of max|got − ref| / max|ref|."""
+        tol, worst = self.tolerance, 0.0
+        if self.error is not None:
+            return np.inf
+        for c in self.judged:
+            scale = (c.comparison.bound - tol.atol) / tol.rtol
+            error = c.comparison.error
+            worst = max(worst, error / scale if scale > 0 else (0.0 if error == 0 else np.inf))
+        return worst
+
+    @property
+    def replay(self) -> str:
+        flags = self.options.flags()
+        return f"bp-oracle verify --replay {self.seed}:{self.index}" + (f" {flags}" if flags else "")
+
+
+# --- running cases -----------------------------------------------------------------------------
+
+
+def _as_record(result):
+    """A `Trace`-like record from whatever the candidate returned."""
+    if hasattr(result, "grads"):
+        return result
+    return GradientsOnly([tuple(layer) for layer in result])
+
+
+def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = SweepOptions()) -> list[CaseResult]:
+    """Check the cases `indices` of the sweep `seed`: padded reference, candidate, judge, witness."""
+    run = setup(options)
+    dtype = options.dtype
+    cases = [sweep_case(seed, i, run.focus) for i in indices]
+    pairs = [in_dtype(case, dtype) for case in cases]
+    refs = padded_reference_traces([exact for _, exact in pairs])
+    results, witness_items = [], []
+    for index, case, (low, exact), ref in zip(indices, cases, pairs, refs):
+        net, m = case.net, case.x.shape[0]
+        kappa = cost_conditioning(net.cost, net.activations[-1], ref.a[-1])
+        tol = tolerance_for_case(dtype, net.L, max(net.sizes), m, kappa)
+        result = CaseResult(seed, index, net, m, [], options, tol, kappa,
+                            near_kink=near_kink(net, ref.z, KINK_MARGIN, params=exact[1]),
+                            saturated=beyond_resolution(net.cost, net.activations[-1], ref.a[-1],
+                                                        unit_roundoff(dtype), float(finfo(dtype).smallest_normal)))
+        try:
+            got = _as_record(run_candidate(run.candidate, low, dtype))
+            with np.errstate(all="ignore"):  # a non-finite result fails its check, quietly
+                result.checks = agreement(got, ref, tol)
+            if getattr(got, "z", None) is not None:
+                result.crossed_kink = crossed_kinks(net, got.z, ref.z)
+        except Exception as e:  # noqa: BLE001  (the candidate's bug is a finding, not a crash)
+            result.error = f"{type(e).__name__}: {e}"
+            result.verdict = f"{options.candidate_name} raised {result.error}"
+        results.append(result)
+        if not result.ok and result.error is None:
+            for c in result.judged:
+                if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
+                    witness_items.append((result, exact, c, got, ref))
+    _witness(witness_items)
+    for result in results:
+        if not result.ok and not result.verdict:
+            result.verdict = _verdict(result)
+    return results
+
+
+def _tensor(record, quantity: str, layer: int):
+    if quantity == "delta":
+        return record.delta[layer - 1]
+    return record.grads[layer - 1][0 if quantity == "dC/dW" else 1]
+
+
+def _witness(items) -> None:
+    """Finite differences along every disagreement of δ or a gradient, all at once."""
+    if not items:
+        return
+    witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, _tensor(got, c.quantity, c.layer),
+                                         _tensor(ref, c.quantity, c.layer)) for _, exact, c, got, ref in items])
+    for (result, *_), witness in zip(items, witnesses):
+        result.witnesses.append(witness)
+
+
+def _verdict(result: CaseResult) -> str:
+    """Which side is wrong, in one line."""
+    who = result.options.candidate_name
+    if not result.witnesses:
+        return ("the forward pass (z, a or the cost) differs: there is no derivative for finite differences "
+                "to witness; the reference's forward pass is plain jax")
+    blamed = {w.blames for w in result.witnesses}
+    if blamed == {"kink"}:
+        return ("at a kink: every finite-difference step crosses it, so the case is judged by the derivative "
+                "convention the reference follows (relu'(0) = 0, leaky_relu'(0) = 1, d|w|/dw = +1 at 0): "
+                f"{who} does not follow it, or is wrong")
+    where = lambda side: ", ".join(f"{w.quantity} at layer {w.layer}" for w in result.witnesses if w.blames == side)  # noqa: E731
+    if "reference" in blamed:
+        return f"finite differences side with {who}, against jax.grad: the REFERENCE is wrong ({where('reference')})"
+    if "candidate" in blamed:
+        return f"finite differences side with jax.grad: {who} is wrong ({where('candidate')})"
+    if "neither" in blamed:
+        return f"finite differences agree with neither side ({where('neither')})"
+    return "inconclusive: the disagreement is below what finite differences resolve"
+
+
+# --- a sweep -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One activation × cost cell of the summary table, with its worst case per depth."""
+
+    cases: int = 0
+    failed: int = 0
+    kinks: int = 0
+    beyond: int = 0
+    worst: CaseResult | None = None
+    by_depth: dict[int, float] = field(default_factory=dict)
+
+    def add(self, result: CaseResult) -> None:
+        self.cases += 1
+        self.failed += not result.ok
+        self.kinks += result.near_kink
+        self.beyond += result.beyond_dtype
+        if self.worst is None or result.margin > self.worst.margin:
+            self.worst = result
+        L = result.net.L
+        self.by_depth[L] = max(self.by_depth.get(L, 0.0), result.margin)
+
+
+@dataclass
+class Summary:
+    seed: int
+    options: SweepOptions = field(default_factory=SweepOptions)
+    results: list[CaseResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def rate(self) -> float:
+        """Networks checked per second, end to end (compilation included)."""
+        return len(self.results) / self.seconds if self.seconds > 0 else float("nan")
+
+    def table(self) -> dict[tuple[str, str], Row]:
+        """A row per (activation, cost): a network counts once in the row of each activation it uses."""
+        rows: dict[tuple[str, str], Row] = defaultdict(Row)
+        for r in self.results:
+            for name in sorted(set(r.net.activations)):
+                rows[(name, r.net.cost)].add(r)
+        return dict(sorted(rows.items()))
+
+
+def blocks(indices: Sequence[int], size: int = BLOCK) -> list[list[int]]:
+    indices = list(indices)
+    return [indices[k:k + size] for k in range(0, len(indices), size)]
+
+
+# jax settings a worker takes from its parent, so that it computes, and finds its compilations
+# in the persistent cache, exactly as the parent would
+_JAX_SETTINGS = ("jax_numpy_rank_promotion", "jax_compilation_cache_dir",
+                 "jax_persistent_cache_min_compile_time_secs")
+
+
+def _worker_init(options: SweepOptions, settings: dict) -> None:
+    import jax
+
+    for name, value in settings.items():
+        jax.config.update(name, value)
+    setup(options)
+
+
+def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOptions(), jobs: int = 1,
+              on_progress: Callable[[int], None] | None = None, block: int = BLOCK) -> Summary:
+    """Check every case in `indices`, in blocks of `block`, on `jobs` processes; results in
+    index order, the same whatever `jobs` and `block` are. `on_progress(n)` is called as each
+    block of n cases is done. With jobs > 1, a `backprop` given as a function must be importable
+    by its module and name (the workers import it)."""
+    start = time.perf_counter()
+    summary = Summary(seed, options)
+    work = blocks(indices, block)
+    if jobs <= 1 or len(work) <= 1:
+        for block in work:
+            summary.results.extend(verify_cases(seed, block, options))
+            if on_progress:
+                on_progress(len(block))
+    else:
+        setup(options)  # fail here, in one line, on a bad plugin or backprop, before any worker starts
+        import jax
+
+        settings = {name: getattr(jax.config, name) for name in _JAX_SETTINGS}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
+                                 initializer=_worker_init, initargs=(options, settings)) as pool:
+            futures = [pool.submit(verify_cases, seed, block, options) for block in work]
+            for block, future in zip(work, futures):
+                summary.results.extend(future.result())
+                if on_progress:
+                    on_progress(len(block))
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def verify_case(seed: int, index: int, tol: Tolerance | None = None,
+                options: SweepOptions = SweepOptions()) -> CaseResult:
+    """One case of a sweep, exactly as the sweep checks it (`tol` overrides the dtype's tolerance)."""
+    if tol is None:
+        return verify_cases(seed, [index], options)[0]
+    from autodiff_ref.reference import reference_trace
+
+    case = sweep_case(seed, index, setup(options).focus)
+    checks = agreement(mb.backprop_trace(*case), reference_trace(*case), tol)
+    return CaseResult(seed, index, case.net, case.x.shape[0], checks, options, tol)

@@ -1,0 +1,170 @@
+"""Your own activation or cost: the derivative is checked against jax.grad of the function on its
+own (and at its kinks), then whole networks that use it are swept; a wrong derivative is caught
+both ways. The plugins are docs/verify.md's own code blocks, so the documentation runs."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import manual_bp as mb
+from bp_oracle import cli, custom
+from bp_oracle.sweep import verify as V
+from autodiff_ref.reference import JAX_ACTIVATIONS
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "verify.md"
+
+# a cost and an activation with a kink, written the same way (tests only)
+EXTRA = '''
+from bp_oracle.custom import register_activation, register_cost
+
+
+def pseudo_huber(a, y, xp):
+    return xp.sqrt(1 + (a - y) ** 2) - 1
+
+
+def pseudo_huber_prime(a, y, xp):
+    return (a - y) / xp.sqrt(1 + (a - y) ** 2)
+
+
+def hard_tanh(z, xp):
+    return xp.clip(z, -1.0, 1.0)
+
+
+def hard_tanh_prime(z, xp):
+    return xp.where(xp.abs(z) < 1, 1.0, 0.0) * xp.ones_like(z)  # 0 at ±1: the outer slope
+
+
+def hard_tanh_prime_bad_at_kink(z, xp):
+    return xp.where(xp.abs(z) < 1, 1.0, 0.0) + xp.where(xp.abs(z) == 1, 0.7, 0.0)  # 0.7 at ±1: no side
+
+
+register_cost("pseudo_huber", pseudo_huber, pseudo_huber_prime)
+register_activation("hard_tanh", hard_tanh, hard_tanh_prime, kinks=(-1.0, 1.0))
+register_activation("hard_tanh_bad_kink", hard_tanh, hard_tanh_prime_bad_at_kink, kinks=(-1.0, 1.0))
+'''
+
+
+LOGISTIC = '''
+from bp_oracle.custom import register_activation
+
+
+def logistic(z, xp):  # sigmoid under another name: cross-entropy on it takes the general BP1
+    return 1 / (1 + xp.exp(-z))
+
+
+def logistic_prime(z, xp):
+    s = 1 / (1 + xp.exp(-z))
+    return s * (1 - s)
+
+
+register_activation("logistic", logistic, logistic_prime, output_range=(0.0, 1.0))
+'''
+
+
+def doc_block(name: str) -> str:
+    text = DOCS.read_text()
+    match = re.search(rf"<!-- file: {re.escape(name)} -->\s*```python\n(.*?)```", text, re.S)
+    assert match, f"docs/verify.md has no block for {name}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory):
+    """The plugin files, all loaded in one registry (one padded compilation), forgotten after."""
+    folder = tmp_path_factory.mktemp("plugins")
+    paths = {}
+    for name, code in (("swish.py", doc_block("swish.py")), ("swish_wrong.py", doc_block("swish_wrong.py")),
+                       ("extra.py", EXTRA), ("logistic.py", LOGISTIC)):
+        paths[name] = str(folder / name)
+        Path(paths[name]).write_text(code)
+    with custom.temporary_registrations():
+        for path in paths.values():
+            custom.load_plugins([path])
+        yield paths
+    assert "swish" not in mb.ACTIVATIONS and "swish" not in JAX_ACTIVATIONS  # forgotten
+
+
+def test_registration_reaches_both_sides_and_only_jax_sees_the_function(plugins):
+    act = mb.get_activation("swish")
+    z = np.linspace(-5, 5, 11)
+    assert np.allclose(act.fn(z), z / (1 + np.exp(-z)))
+    assert np.allclose(np.asarray(JAX_ACTIVATIONS["swish"](z)), act.fn(z))
+    assert custom.load_plugins([plugins["swish.py"]]) == ("swish",)  # loading again registers nothing new
+
+
+def test_the_right_derivative_matches_jax_grad_and_the_wrong_one_does_not(plugins):
+    good, bad = custom.check_activation("swish"), custom.check_activation("swish_wrong")
+    assert good.ok and good.points > 100
+    assert not bad.ok and "DOES NOT match" in bad.describe()
+    assert custom.check_cost("pseudo_huber").ok
+
+
+def test_at_a_kink_the_derivative_must_take_one_of_the_one_sided_slopes(plugins):
+    ok = custom.check_activation("hard_tanh")
+    assert ok.ok and len(ok.kinks) == 2 and "the right slope" in ok.kinks[1]
+    bad = custom.check_activation("hard_tanh_bad_kink")
+    assert not bad.ok and "neither one-sided slope" in bad.kinks[0]
+
+
+def test_a_sweep_of_networks_using_swish_passes(plugins):
+    summary = V.run_sweep(0, range(48), V.SweepOptions(plugins=(plugins["swish.py"],)))
+    assert all("swish" in r.net.activations for r in summary.results)
+    assert not any("swish_wrong" in r.net.activations for r in summary.results)  # only what it registered
+    assert not summary.failures, [r.verdict for r in summary.failures]
+
+
+def test_the_wrong_derivative_fails_the_sweep_and_the_witness_blames_manual_bp(plugins):
+    summary = V.run_sweep(0, range(48), V.SweepOptions(plugins=(plugins["swish_wrong.py"],)))
+    wrong = [r for r in summary.results if "swish_wrong" in r.net.activations[:-1]]  # BP2 uses σ'
+    assert wrong and all(not r.ok for r in wrong)
+    for r in summary.failures:
+        assert "manual_bp is wrong" in r.verdict or "kink" in r.verdict, r.verdict
+        assert {c.equation for c in r.judged if not c.ok} & {"BP1", "BP2"}
+
+
+def test_a_custom_cost_and_a_kinked_activation_sweep_clean(plugins):
+    summary = V.run_sweep(0, range(32), V.SweepOptions(plugins=(plugins["extra.py"],)))
+    uses = lambda r: r.net.cost == "pseudo_huber" and "hard_tanh" in r.net.activations  # noqa: E731
+    assert all(uses(r) for r in summary.results)
+    bad = [r for r in summary.failures if "hard_tanh_bad_kink" not in r.net.activations]
+    assert not bad, [r.verdict for r in bad]
+
+
+def test_cross_entropy_on_a_registered_output_is_judged_with_its_conditioning(plugins):
+    # no derived BP1 for it: δ^L = J_σᵀ ∇_a C divides by a(1 − a), κ = max a/(1 − a) widens the
+    # tolerance where an output nears 1, and an output within u of 1 is beyond the dtype
+    from bp_oracle.tolerance import beyond_resolution, cost_conditioning
+    a = np.array([[0.5, 0.999]])
+    assert cost_conditioning("cross_entropy", "logistic", a) == pytest.approx(999)
+    assert cost_conditioning("cross_entropy", "sigmoid", a) == 0  # BP1 is a − y there
+    assert beyond_resolution("cross_entropy", "logistic", np.array([[1 - 1e-9]]), 2.0 ** -24, 1e-38)
+    assert not beyond_resolution("cross_entropy", "logistic", np.array([[1 - 1e-9]]), 2.0 ** -53, 1e-308)
+    options = V.SweepOptions(dtype="float32", plugins=(plugins["logistic.py"],))
+    summary = V.run_sweep(0, range(48), options)
+    general = [r for r in summary.results if r.net.cost == "cross_entropy" and r.net.activations[-1] == "logistic"]
+    assert general and all(r.kappa > 0 for r in general)
+    assert not summary.failures, [r.verdict for r in summary.failures]
+
+
+def test_cli_plugin_prints_the_derivative_check_and_fails_a_wrong_one(plugins, capsys):
+    assert cli.main(["verify", "--cases", "8", "--no-progress", "--plugin", plugins["swish.py"]]) == 0
+    out = capsys.readouterr().out
+    assert "ok   swish: the hand-derived derivative matches jax.grad" in out
+    assert cli.main(["verify", "--cases", "8", "--no-progress", "--plugin", plugins["swish_wrong.py"]]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL swish_wrong: the hand-derived derivative DOES NOT match jax.grad" in out
+    assert f"--replay 0:0 --plugin {plugins['swish_wrong.py']}" in out.replace("\n", "")
+
+
+def test_a_plugin_that_registers_nothing_or_breaks_is_one_line_and_exit_2(tmp_path, capsys):
+    empty, broken = tmp_path / "empty.py", tmp_path / "broken.py"
+    empty.write_text("x = 1\n")
+    broken.write_text("def f(:\n")
+    for path, message in ((empty, "registered nothing"), (broken, "failed to load: SyntaxError")):
+        assert cli.main(["verify", "--cases", "2", "--plugin", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    with custom.temporary_registrations(), pytest.raises(ValueError, match="already registered"):
+        custom.register_activation("tanh", lambda z, xp: z, lambda z, xp: z)
