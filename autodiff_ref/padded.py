@@ -279,15 +279,17 @@ def _checked(net: Network, params, x, y):
             np.asarray(x, np.float64), np.asarray(y, np.float64))
 
 
-def padded_reference_traces(cases: Sequence, group: int = GROUP) -> list[ReferenceTrace]:
+def padded_reference_traces(cases: Sequence, group: int = GROUP,
+                            shape: PaddedShape | None = None) -> list[ReferenceTrace]:
     """`reference_trace` of every case (net, params, x, y), computed padded: the cases are
-    grouped by `shape_for`, `group` networks per compiled call. Results in the order given."""
+    grouped by `shape_for` (or all padded to `shape`, which must hold each of them), `group`
+    networks per compiled call. Results in the order given. Each (shape, group) compiles once."""
     require_x64()
     cases = [_checked(*case) for case in cases]
     table, costs = tables()
     by_shape: dict[PaddedShape, list[int]] = {}
     for k, (net, _, x, _) in enumerate(cases):
-        by_shape.setdefault(shape_for(net, x.shape[0]), []).append(k)
+        by_shape.setdefault(shape or shape_for(net, x.shape[0]), []).append(k)
     out: list[ReferenceTrace | None] = [None] * len(cases)
     for shape, members in by_shape.items():
         for start in range(0, len(members), group):

@@ -113,14 +113,17 @@ def _remember(name: str) -> None:
         REGISTERED.append(name)
 
 
+# Caches that hold what was built from the registrations (e.g. the sweep's loaded plugins), to be
+# forgotten with them; their owners add them here, so this module imports none of its users.
+DERIVED: list[dict] = []
+
+
 @contextmanager
 def temporary_registrations():
     """Forget, on leaving, everything registered inside (and the plugins loaded there): for
     tests and notebooks, since the registries are shared by the whole process."""
-    from .sweep import verify
-
     registries = (spec_names.ACTIVATIONS, spec_names.COSTS, mb.ACTIVATIONS, mb.COSTS, JAX_ACTIVATIONS, COST_TERMS,
-                  _PLUGINS, verify._SETUP)
+                  _PLUGINS, *DERIVED)
     saved = [dict(r) for r in registries]
     registered, modules = list(REGISTERED), set(sys.modules)
     try:

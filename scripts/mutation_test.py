@@ -12,13 +12,15 @@ shape), so this is the documented equivalent (issue 7):
    mutation site (operators below) gives one mutant: the one node rewritten with `ast.unparse`
    and spliced into the original text, so a mutant differs from the file in that spot alone
    (checked: the spliced text parses to exactly the mutated tree).
-2. Expected values, once per run, in this process (jax, float64, `autodiff_ref` as the tests use
-   it), written to `expected.npz` + `expected.json` in a temp dir (no pickle).
+2. Expected values, once per run, in this process (jax, float64: the reference `autodiff_ref`
+   and the oracle's suites `bp_oracle`, as the tests use them), written to `expected.npz` +
+   `expected.json` in a temp dir (no pickle).
 3. The kill harness (`--harness`, a subprocess per mutant, a copy of manual_bp with the one
-   mutated file first on sys.path): the test suite's own checks on manual_bp, made fast — the
-   same cases, the same tolerance policy (`autodiff_ref/tolerance.py`), the same comparison
-   (`autodiff_ref/agreement.py`), warnings as errors, expected values read from the file. It
-   never imports jax (it asserts so). Each check is named after the test it mirrors.
+   mutated file first on sys.path, the repository's bp_spec and bp_oracle after it): the test
+   suite's own checks on manual_bp, made fast — the same cases, the same tolerance policy
+   (`bp_oracle/tolerance.py`), the same comparison (`bp_oracle/agreement.py`), warnings as
+   errors, expected values read from the file. It never imports jax (it asserts so). Each check
+   is named after the test it mirrors.
    A failing check, a crash or a timeout kills the mutant; passing every check, it survives.
 
 The run aborts unless the harness passes the unmutated package and kills a known-bad one
@@ -79,12 +81,14 @@ MATH_FILES = ("equations.py", "activations.py", "costs.py", "backprop.py")
 #              name bound before it (delta = backpropagate_error(…))
 #
 # Excluded, because it is not math (and say so in docs/mutation.md):
-#   docstrings, comments, imports, type annotations; the Activation/Cost dataclass declarations
-#   (field names and defaults) and Activation.__post_init__ (a constructor check); the
-#   registries ACTIVATIONS, COSTS, OUTPUT_ONLY (name → function wiring and the output_range /
-#   kinks / needs_output_in_unit_interval metadata that only network.py's spec validation reads)
-#   and get_/register_activation, get_/register_cost (lookups, registration, error messages);
-#   every `raise` and f-string message; the drivers' input checks (net.check_params/check_batch).
+#   docstrings, comments, imports, type annotations; the field declarations of the Activation/Cost
+#   dataclasses and of the Trace/Pieces NamedTuples (field names and defaults) and
+#   Activation.__post_init__ (a constructor check); the registries ACTIVATIONS, COSTS (name →
+#   NumPy function wiring) and get_/register_activation, get_/register_cost (lookups,
+#   registration, error messages); every `raise` and f-string message; the drivers' input checks
+#   (net.check_params/check_batch, bp_spec/network.py's). What a name means (output range, kinks,
+#   output-only, admissible outputs) is bp_spec/names.py's, shared with the reference: not
+#   manual_bp's, so not mutated here.
 
 BINOP_SWAPS = {ast.Add: (ast.Sub,), ast.Sub: (ast.Add,), ast.Mult: (ast.Div,), ast.Div: (ast.Mult,),
                ast.Pow: (ast.Mult,)}
@@ -103,7 +107,7 @@ METHOD_SWAPS = {"mean": "sum", "sum": "mean"}
 NP_NEGATE_ARGUMENT = {"exp", "expm1", "log", "log1p", "tanh"}
 SYMMETRIC = {"maximum", "minimum", "result_type", "where"}
 EXCLUDED_FUNCTIONS = {"get_activation", "get_cost", "register_activation", "register_cost", "__post_init__"}
-EXCLUDED_MODULE_NAMES = {"ACTIVATIONS", "COSTS", "OUTPUT_ONLY", "Array"}
+EXCLUDED_MODULE_NAMES = {"ACTIVATIONS", "COSTS", "Array"}
 VALIDATION_CALLS = {"check_params", "check_batch"}
 SKIPPED_FIELDS = {"annotation", "returns", "decorator_list", "type_comment", "type_params"}
 
@@ -412,17 +416,17 @@ class Plan:
     """How many cases of each kind the harness checks; `Plan()` mirrors the test suite."""
 
     quick_suite: bool = True
-    sweep: int = 96  # tests/test_verify_sweep.py: seed 3, cases 0..95, margin < 1e-2
-    precision: tuple = (("float32", 96), ("float16", 48), ("bfloat16", 48))  # test_precision_modes
+    sweep: int = 96  # tests/oracle/test_verify_sweep.py: seed 3, cases 0..95, margin < 1e-2
+    precision: tuple = (("float32", 96), ("float16", 48), ("bfloat16", 48))  # tests/oracle/test_precision_modes.py
     emulated: int = 8
     negative_control_nets: bool = True
     trajectories: bool = True
     grid: bool = True
-    survivors: bool = True  # tests/test_mutation_survivors.py
+    survivors: bool = True  # tests/manual_bp/test_mutation_survivors.py
 
     @classmethod
     def smoke(cls) -> "Plan":
-        """A handful of cases, for tests/test_mutation_tool.py."""
+        """A handful of cases, for tests/manual_bp/test_mutation_tool.py."""
         return cls(quick_suite=False, sweep=4, precision=(("float32", 2),), emulated=1,
                    negative_control_nets=False, trajectories=False, grid=False, survivors=False)
 
@@ -475,10 +479,14 @@ def _load_arrays(path: Path, layout: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def _test_module(name: str):
-    """A module of tests/, whose constants (grids, networks, plans) the harness reuses."""
-    if str(REPO / "tests") not in sys.path:
-        sys.path.insert(0, str(REPO / "tests"))
+def _test_module(path: str):
+    """A module of tests/ ("manual_bp/test_training"), whose constants (grids, networks, plans) the
+    harness reuses, imported as pytest imports it: by its basename, with its folder and tests/
+    (broken_backprops) on sys.path."""
+    folder, _, name = path.rpartition("/")
+    for where in (REPO / "tests", REPO / "tests" / folder):
+        if str(where) not in sys.path:
+            sys.path.insert(0, str(where))
     return importlib.import_module(name)
 
 
@@ -490,22 +498,22 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
     import autodiff_ref  # noqa: F401  (float64 on)
     import manual_bp as mb
     from autodiff_ref.cache import enable_persistent_cache
-    from autodiff_ref.oracle.expected import expected_for
-    from autodiff_ref.oracle.suites import build_suite
     from autodiff_ref.padded import padded_reference_traces
-    from autodiff_ref.precision import finfo, in_dtype, unit_roundoff
-    from autodiff_ref.reference import JAX_ACTIVATIONS, JAX_COSTS, reference_trace
-    from autodiff_ref.strategies import make_case
-    from autodiff_ref.tolerance import beyond_resolution, cost_conditioning, tolerance_for_case
-    from autodiff_ref.verify import sweep_case
+    from autodiff_ref.reference import JAX_ACTIVATIONS, cost_per_example, reference_trace
+    from bp_oracle.expected import expected_for
+    from bp_oracle.suites import build_suite
+    from bp_oracle.sweep.precision import finfo, in_dtype, unit_roundoff
+    from bp_oracle.sweep.verify import sweep_case
+    from bp_oracle.tolerance import beyond_resolution, cost_conditioning, tolerance_for_case
+    from bp_spec.cases import make_case
 
     enable_persistent_cache()  # as tests/conftest.py: a second run skips the compilations
     jax.config.update("jax_numpy_rank_promotion", "raise")
 
     store, meta = _Store(), {"plan": asdict(plan)}
 
-    if plan.grid:  # tests/test_activations_and_costs.py
-        ac = _test_module("test_activations_and_costs")
+    if plan.grid:  # tests/manual_bp/test_activations_and_costs.py
+        ac = _test_module("manual_bp/test_activations_and_costs")
         Z = ac.Z
         small = Z[np.abs(Z) <= 2]
         grid = {"Z": store.put(Z), "elementwise": list(ac.ELEMENTWISE), "value": {}, "prime": {},
@@ -534,7 +542,7 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
         for cost, output in ac.COST_AND_OUTPUT:
             z, y = ac._outputs(cost, np.random.default_rng(2))
             a = mb.get_activation(output).fn(z)  # the unmutated σ: the check is of the cost alone
-            value = np.asarray(JAX_COSTS[cost](jnp.asarray(z), jnp.asarray(a), jnp.asarray(y), output))
+            value = np.asarray(cost_per_example(cost, output, jnp.asarray(z), jnp.asarray(a), jnp.asarray(y)))
             grad = np.asarray(jax.grad(textbook[cost])(jnp.asarray(a), jnp.asarray(y)))
             grid["costs"].append({"cost": cost, "output": output, "z": store.put(z), "y": store.put(y),
                                   "a": store.put(a), "value": store.put(value), "grad": store.put(grad)})
@@ -543,32 +551,33 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
                              ("log_likelihood", "softmax"), ("log_likelihood", "sigmoid")]:
             z, y = ac._outputs(cost, np.random.default_rng(3))
             ref = np.asarray(jax.vmap(jax.grad(
-                lambda z_, y_: JAX_COSTS[cost](z_, JAX_ACTIVATIONS[output](z_), y_, output)))(jnp.asarray(z), jnp.asarray(y)))
+                lambda z_, y_: cost_per_example(cost, output, z_, JAX_ACTIVATIONS[output](z_), y_)))(
+                jnp.asarray(z), jnp.asarray(y)))
             grid["shortcuts"].append({"cost": cost, "output": output, "z": store.put(z), "y": store.put(y),
                                       "ref": store.put(ref)})
         # test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates
         z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0]])
         y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5]])
         ref = np.asarray(jax.vmap(jax.grad(
-            lambda z_, y_: JAX_COSTS["cross_entropy"](z_, JAX_ACTIVATIONS["softmax"](z_), y_, "softmax")))(
+            lambda z_, y_: cost_per_example("cross_entropy", "softmax", z_, JAX_ACTIVATIONS["softmax"](z_), y_)))(
             jnp.asarray(z), jnp.asarray(y)))
         grid["ce_softmax_saturated"] = [store.put(z), store.put(y), store.put(ref)]
         meta["grid"] = grid
 
     meta["quick"] = []
-    if plan.quick_suite:  # tests/test_oracle_judge.py: check_implementation(mb.backprop / full trace, "quick")
+    if plan.quick_suite:  # tests/oracle/test_oracle_judge.py: check_implementation(mb.backprop / full trace, "quick")
         for case in build_suite("quick"):
             exp = expected_for(case)
             meta["quick"].append(store.case(case.net, case.params, case.x, case.y, id=case.id,
                                             ref=store.record(exp),
                                             conventions=[store.record(e) for e in exp.conventions.values()]))
 
-    meta["sweep"] = []  # tests/test_verify_sweep.py (and the hypothesis properties of test_equations_…)
+    meta["sweep"] = []  # tests/oracle/test_verify_sweep.py (and the hypothesis properties of test_equations_…)
     cases = [sweep_case(3, i) for i in range(plan.sweep)]
     for i, (case, ref) in enumerate(zip(cases, padded_reference_traces(cases) if cases else [])):
         meta["sweep"].append(store.case(*case, id=f"sweep 3:{i}", ref=store.record(ref)))
 
-    meta["precision"] = []  # tests/test_precision_modes.py
+    meta["precision"] = []  # tests/oracle/test_precision_modes.py
     for dtype, n in plan.precision:
         cases = [sweep_case(0, i) for i in range(n)]
         exact = [in_dtype(case, dtype)[1] for case in cases]
@@ -583,8 +592,8 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
     meta["emulated"] = [store.case(*sweep_case(0, i), id=f"emulated 0:{i}") for i in range(plan.emulated)]
 
     meta["negative_control_nets"] = []
-    if plan.negative_control_nets:  # tests/test_negative_controls.py
-        for bug, net in sorted(_test_module("test_negative_controls").NETWORK_FOR.items()):
+    if plan.negative_control_nets:  # tests/manual_bp/test_negative_controls.py
+        for bug, net in sorted(_test_module("manual_bp/test_negative_controls").NETWORK_FOR.items()):
             case = make_case(net, m=5, seed=11)
             meta["negative_control_nets"].append(store.case(*case, id=f"network for {bug}",
                                                             ref=store.record(reference_trace(*case))))
@@ -594,11 +603,11 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
             meta[f"tolerance_{name}"] = store.case(*case, id=f"tolerance {name}", ref=store.record(reference_trace(*case)))
 
     meta["trajectories"] = []
-    if plan.trajectories:  # tests/test_training.py
+    if plan.trajectories:  # tests/manual_bp/test_training.py
         from autodiff_ref.trajectory import reference_sgd_steps
         from manual_bp.training import one_hot
 
-        tr = _test_module("test_training")
+        tr = _test_module("manual_bp/test_training")
         data = tr.blobs(5)
         y = one_hot(data.labels, 3)
         for net in tr.TRAJECTORY_NETS:
@@ -609,8 +618,8 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
                                                    plan=tr.PLAN, steps=steps))
         decay = tr.blobs(0)
         meta["weight_decay"] = {"x": store.put(decay.x), "labels": store.put(decay.labels)}
-    if plan.survivors:  # tests/test_mutation_survivors.py
-        ms = _test_module("test_mutation_survivors")
+    if plan.survivors:  # tests/manual_bp/test_mutation_survivors.py
+        ms = _test_module("manual_bp/test_mutation_survivors")
         case = ms.l1_kink_case()
         survivors = {"l1_kink": store.case(*case, id="l1 kink", ref=store.record(reference_trace(*case))),
                      "moderate": [], "saturated": []}
@@ -618,17 +627,17 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
         logistic = ms.logistic()
         a = logistic.fn(z)  # the unmutated σ: the check is of the cost alone
         for cost, y in targets.items():
-            ref = np.asarray(JAX_COSTS[cost](z, a, y, "logistic"))
+            ref = np.asarray(cost_per_example(cost, "logistic", z, a, y))
             survivors["moderate"].append({"cost": cost, "z": store.put(z), "a": store.put(a), "y": store.put(y),
                                           "ref": store.put(ref)})
         a = logistic.fn(ms.SATURATED_Z)
         for cost in ("cross_entropy", "log_likelihood"):
-            ref = np.asarray(JAX_COSTS[cost](ms.SATURATED_Z, a, ms.SATURATED_Y, "logistic"))
+            ref = np.asarray(cost_per_example(cost, "logistic", ms.SATURATED_Z, a, ms.SATURATED_Y))
             survivors["saturated"].append({"cost": cost, "z": store.put(ms.SATURATED_Z),
                                            "y": store.put(ms.SATURATED_Y), "ref": store.put(ref)})
         survivors["integer_z"], survivors["scalar_z"] = store.put(ms.INTEGER_Z), ms.SCALAR_Z
         meta["survivors"] = survivors
-    ns = _test_module("test_network_spec").NET
+    ns = _test_module("spec/test_network_spec").NET
     meta["spec_net"] = {"sizes": list(ns.sizes), "activations": list(ns.activations), "cost": ns.cost}
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -652,19 +661,23 @@ def _expect(ok, what: str) -> None:
 
 
 def _harness(expected_dir: Path, package_root: Path) -> int:
-    sys.path.insert(0, str(package_root))
-    warnings.simplefilter("error")  # pytest.ini: filterwarnings = error
-    # autodiff_ref's pure-NumPy modules (agreement, tolerance, precision) without its __init__,
-    # which would import jax: a bare package object pointing at the folder
-    stub = types.ModuleType("autodiff_ref")
-    stub.__path__ = [str(REPO / "autodiff_ref")]
-    sys.modules["autodiff_ref"] = stub
+    # the mutated copy of manual_bp first; the repository after it for what manual_bp and the
+    # checks import: bp_spec (the spec: names, Network, Layer) and bp_oracle's NumPy-only modules
+    # (tolerance, agreement, trajectory, sweep.precision; bp_oracle/__init__ and sweep/__init__
+    # import nothing heavy), never autodiff_ref (jax)
+    sys.path[:0] = [str(package_root), str(REPO)]
+    warnings.simplefilter("error")  # pyproject.toml's pytest filterwarnings = error
 
     import manual_bp as mb
     _expect(Path(mb.__file__).resolve().is_relative_to(package_root.resolve()),
             f"harness: imported {mb.__file__}, not the mutant")
-    from autodiff_ref.agreement import agreement
-    from autodiff_ref.tolerance import TOLERANCES, Tolerance, compare
+    import bp_spec
+    from bp_oracle.agreement import agreement
+    from bp_oracle.sweep import precision
+    from bp_oracle.tolerance import TOLERANCES, Tolerance, compare
+
+    _expect(Path(bp_spec.__file__).resolve().is_relative_to(REPO.resolve()) and precision.mb is mb,
+            f"harness: bp_spec from {bp_spec.__file__}, or bp_oracle.sweep.precision runs another manual_bp")
 
     meta = json.loads((expected_dir / "expected.json").read_text())
     arrays = _load_arrays(expected_dir / "expected.npz", meta["layout"])
@@ -713,7 +726,7 @@ def _first_bad(checks) -> str:
     return bad[0].describe() if bad else "no checks"
 
 
-# --- tests/test_activations_and_costs.py --------------------------------------------------------
+# --- tests/manual_bp/test_activations_and_costs.py ----------------------------------------------
 
 def check_activations(h):
     g, mb, TOL = h.meta.get("grid"), h.mb, h.TOL
@@ -796,7 +809,7 @@ def check_costs(h):
             "test_cross_entropy_with_sigmoid_output_error_is_a_minus_y_even_when_saturated")
 
 
-# --- tests/test_network_spec.py -----------------------------------------------------------------
+# --- tests/spec/test_network_spec.py ------------------------------------------------------------
 
 def check_spec(h):
     mb, s = h.mb, h.meta["spec_net"]
@@ -820,13 +833,13 @@ def check_spec(h):
     _expect(isinstance(trace.cost, float), what)
 
 
-# --- tests/test_equations_agree_with_autodiff.py and tests/test_verify_sweep.py ------------------
+# --- tests/manual_bp/test_equations_agree_with_autodiff.py and tests/oracle/test_verify_sweep.py --
 
 def check_sweep(h):
     """The sweep of test_verify_sweep (seed 3: every check passes, margin < 1e-2), and on the same
     cases the properties of test_equations_agree_with_autodiff (hypothesis draws other cases of
     the same kind): trace z, a, cost, BP1, BP2; backprop BP3, BP4; matrix form = per-example form."""
-    from autodiff_ref.precision import run_candidate
+    from bp_oracle.sweep.precision import run_candidate
 
     mb, TOL = h.mb, h.TOL
     margins = []
@@ -862,7 +875,7 @@ def check_sweep(h):
             f"test_manual_bp_passes_the_default_sweep_with_margin: margin {max(margins or [0]):.3g} ≥ 1e-2")
 
 
-# --- tests/test_oracle_judge.py -----------------------------------------------------------------
+# --- tests/oracle/test_oracle_judge.py ----------------------------------------------------------
 
 def check_quick_suite(h):
     mb, TOL = h.mb, h.TOL
@@ -877,7 +890,7 @@ def check_quick_suite(h):
                 f"test_a_full_trace_response_is_judged_on_every_field_and_passes ({c['id']})")
 
 
-# --- tests/test_negative_controls.py -------------------------------------------------------------
+# --- tests/manual_bp/test_negative_controls.py ---------------------------------------------------
 
 def check_negative_control_nets(h):
     mb, TOL = h.mb, h.TOL
@@ -902,9 +915,9 @@ def check_negative_control_nets(h):
                 "test_tolerance_accepts_an_error_at_rounding_level")
 
 
-# --- tests/test_mutation_survivors.py ----------------------------------------------------------
+# --- tests/manual_bp/test_mutation_survivors.py ------------------------------------------------
 
-NEW_TESTS = "tests/test_mutation_survivors.py"  # written for this tool's survivors (checked last)
+NEW_TESTS = "tests/manual_bp/test_mutation_survivors.py"  # written for this tool's survivors (checked last)
 
 
 def check_survivor_tests(h):
@@ -922,7 +935,7 @@ def check_survivor_tests(h):
     signs = mb.regularisation_gradient(np.array([[0.0, -0.0, 2.0, -2.0]]), 0.0, 1.0)
     _expect(signs.tolist() == [[1.0, 1.0, 1.0, -1.0]], f"{what}: signs")
     sigmoid = mb.get_activation("sigmoid")
-    logistic = mb.Activation("logistic", sigmoid.fn, sigmoid.prime, output_range=(0.0, 1.0))
+    logistic = mb.Activation("logistic", sigmoid.fn, sigmoid.prime)
     for e in s["moderate"]:
         got = mb.get_cost(e["cost"]).value(h.arr(e["z"]), h.arr(e["a"]), h.arr(e["y"]), logistic)
         _expect(h.compare(got, h.arr(e["ref"]), TOL).ok,
@@ -945,16 +958,21 @@ def check_survivor_tests(h):
         _expect(np.all(np.isfinite(got)) and h.compare(got, h.arr(e["ref"]), TOL).ok, what)
 
 
-# --- tests/test_precision_modes.py (and the float32 property of test_equations_…) ------------------
+# --- tests/oracle/test_precision_modes.py (and the float32 property of test_equations_…) -----------
 
-KINKS = {"relu": (0.0,), "leaky_relu": (0.0,)}  # autodiff_ref/witnesses.py (which imports jax)
+
+def _kinks_of(name: str) -> tuple[float, ...]:
+    """autodiff_ref.witnesses.kinks_of (whose module imports jax), verbatim: the spec's kinks."""
+    from bp_spec.names import get_activation_spec
+
+    return tuple(kink.at for kink in get_activation_spec(name).kinks)
 
 
 def _crossed_kinks(net, z_got, z_ref) -> list[int]:
-    """autodiff_ref.witnesses.crossed_kinks, verbatim."""
+    """autodiff_ref.witnesses.crossed_kinks (whose module imports jax), verbatim."""
     layers = []
     for l, (name, g, r) in enumerate(zip(net.activations, z_got, z_ref), start=1):
-        for kink in KINKS.get(name, ()):
+        for kink in _kinks_of(name):
             g, r = np.asarray(g, dtype=np.float64), np.asarray(r, dtype=np.float64)
             if np.any((g > kink) != (r > kink)) or np.any((g < kink) != (r < kink)):
                 layers.append(l)
@@ -963,7 +981,7 @@ def _crossed_kinks(net, z_got, z_ref) -> list[int]:
 
 
 def check_precision(h):
-    from autodiff_ref.precision import in_dtype, run_candidate
+    from bp_oracle.sweep.precision import in_dtype, run_candidate
 
     mb = h.mb
     by_dtype: dict[str, list] = {}
@@ -998,7 +1016,7 @@ def check_precision(h):
 def check_emulated_driver(h):
     """test_the_emulated_driver_is_backprop_trace_on_ordinary_arrays: the driver written out from
     manual_bp's public pieces equals backprop_trace bit for bit."""
-    from autodiff_ref.precision import emulated_backprop_trace, in_dtype
+    from bp_oracle.sweep.precision import emulated_backprop_trace, in_dtype
 
     mb = h.mb
     for c in h.meta["emulated"]:
@@ -1013,22 +1031,11 @@ def check_emulated_driver(h):
                 _expect(np.array_equal(g, t), what + ": delta")
 
 
-# --- tests/test_training.py ---------------------------------------------------------------------
-
-def _divergence_ok(got, expected, tol) -> tuple[bool, float]:
-    """autodiff_ref.trajectory.divergence (which imports jax), verbatim: (ok, worst relative)."""
-    worst, ok = 0.0, True
-    for g, e in zip(got, expected):
-        for got_t, exp_t in zip(g, e):
-            error = float(np.max(np.abs(got_t - exp_t)))
-            scale = float(np.max(np.abs(exp_t)))
-            ok = ok and error <= tol.bound(exp_t)
-            worst = max(worst, error / scale if scale > 0 else error)
-    return ok, worst
-
+# --- tests/manual_bp/test_training.py -----------------------------------------------------------
 
 def check_training(h):
     mb = h.mb
+    from bp_oracle.trajectory import divergence  # NumPy only, as the test judges a trajectory
     from manual_bp.training import one_hot, sgd_step, sgd_steps
 
     wd = h.meta.get("weight_decay")
@@ -1053,24 +1060,24 @@ def check_training(h):
         steps = list(sgd_steps(net, params, x, y, gradients=mb.backprop, **c["plan"]))
         _expect(len(steps) == len(c["steps"]) == 120, what + ": step count")
         for k, (step, ref) in enumerate(zip(steps, c["steps"]), start=1):
-            ok, relative = _divergence_ok(step.params, [(h.arr(W), h.arr(b)) for W, b in ref], h.TOL)
-            _expect(ok and relative < 1e-12, f"{what}: step {k} differs by {relative:.2e} relative")
+            d = divergence(step.params, [(h.arr(W), h.arr(b)) for W, b in ref], k, step.epoch, h.TOL)
+            _expect(d.ok and d.relative < 1e-12, f"{what}: step {k} differs by {d.relative:.2e} relative")
 
 
 # In the order of cost, cheap and decisive first (most mutants die in the first check that runs),
 # except the tests written for the survivors of this tool, which go last: a mutant is credited to
 # the first check that kills it, and the new tests only take what nothing older kills.
 _CHECKS = [
-    ("tests/test_activations_and_costs.py (activations)", check_activations),
-    ("tests/test_activations_and_costs.py (costs)", check_costs),
-    ("tests/test_network_spec.py", check_spec),
-    ("tests/test_negative_controls.py", check_negative_control_nets),
-    ("tests/test_verify_sweep.py + test_equations_agree_with_autodiff.py", check_sweep),
-    ("tests/test_oracle_judge.py", check_quick_suite),
-    ("tests/test_precision_modes.py", check_precision),
-    ("tests/test_precision_modes.py (emulated driver)", check_emulated_driver),
-    ("tests/test_training.py", check_training),
-    ("tests/test_mutation_survivors.py", check_survivor_tests),  # last: credit to the older tests first
+    ("tests/manual_bp/test_activations_and_costs.py (activations)", check_activations),
+    ("tests/manual_bp/test_activations_and_costs.py (costs)", check_costs),
+    ("tests/spec/test_network_spec.py", check_spec),
+    ("tests/manual_bp/test_negative_controls.py", check_negative_control_nets),
+    ("tests/oracle/test_verify_sweep.py + tests/manual_bp/test_equations_agree_with_autodiff.py", check_sweep),
+    ("tests/oracle/test_oracle_judge.py", check_quick_suite),
+    ("tests/oracle/test_precision_modes.py", check_precision),
+    ("tests/oracle/test_precision_modes.py (emulated driver)", check_emulated_driver),
+    ("tests/manual_bp/test_training.py", check_training),
+    (NEW_TESTS, check_survivor_tests),  # last: credit to the older tests first
 ]
 
 

@@ -31,6 +31,7 @@ from autodiff_ref.witnesses import KINK_MARGIN, Witness, crossed_kinks, disagree
 from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, output_only
 from bp_spec.cases import Case, make_case, random_network
 
+from .. import custom
 from ..agreement import Check, GradientsOnly, agreement
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
@@ -49,11 +50,9 @@ def sweep_case(seed: int, index: int, focus: Sequence[str] = ()) -> Case:
     network is drawn as usual (from the built-in names and `focus`), then made to use them, from
     a second generator, so a sweep without focus draws exactly the networks it always did.
     """
-    from ..custom import REGISTERED
-
     rng = np.random.default_rng([seed, index])
     # names registered by plugins are drawn only by the sweeps that focus on them
-    net = random_network(rng, exclude=[name for name in REGISTERED if name not in focus])
+    net = random_network(rng, exclude=[name for name in custom.REGISTERED if name not in focus])
     if focus:
         net = _using(net, focus, np.random.default_rng([seed, index, 1]))
     m = int(rng.integers(1, 9))
@@ -142,16 +141,15 @@ class _Setup:
 
 
 _SETUP: dict[SweepOptions, _Setup] = {}
+custom.DERIVED.append(_SETUP)  # plugins loaded for a sweep are forgotten with their registrations
 
 
 def setup(options: SweepOptions) -> _Setup:
     """Load the plugins and the candidate once per process (and per options)."""
     if options not in _SETUP:
-        from ..custom import load_function, load_plugins
-
-        focus = load_plugins(options.plugins)
+        focus = custom.load_plugins(options.plugins)
         backprop = options.backprop
-        candidate = load_function(backprop) if isinstance(backprop, str) else backprop
+        candidate = custom.load_function(backprop) if isinstance(backprop, str) else backprop
         _SETUP[options] = _Setup(candidate, focus)
     return _SETUP[options]
 
