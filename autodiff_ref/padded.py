@@ -14,7 +14,7 @@ pass and the same `jax.grad` run on networks padded to a maximal shape:
 `jax.vmap` then checks many networks per call, and a sweep compiles once per `PaddedShape` it
 meets (`shape_for` rounds each network up to a coarse ladder, so that is a handful).
 
-Padding changes nothing: `tests/test_padded_reference.py` proves the padded results equal the
+Padding changes nothing: `tests/reference/test_padded_reference.py` proves the padded results equal the
 plain reference's network by network. They agree to rounding, not always bit for bit, because
 XLA may sum a dot product of length 12 in a different order than one of length 5.
 """

@@ -86,7 +86,7 @@ def expected_for(case: OracleCase) -> Expected:
 
 def expected_for_cases(cases: Sequence[OracleCase]) -> list[Expected]:
     """Many cases by the padded reference (a handful of compilations for a whole suite); it agrees
-    with the plain reference to rounding (tests/test_padded_reference.py)."""
+    with the plain reference to rounding (tests/reference/test_padded_reference.py)."""
     traces = padded_reference_traces([(c.net, c.params, c.x, c.y) for c in cases])
     return [_from_trace(case, ref) for case, ref in zip(cases, traces)]
 

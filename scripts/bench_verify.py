@@ -22,10 +22,10 @@ import time
 import numpy as np
 
 import manual_bp as mb
-from autodiff_ref.agreement import agreement
+from bp_oracle.agreement import agreement
 from autodiff_ref.reference import reference_trace
-from autodiff_ref.tolerance import PRECISION_MODELS, TOLERANCES, growth
-from autodiff_ref.verify import SweepOptions, run_sweep, sweep_case
+from bp_oracle.tolerance import PRECISION_MODELS, TOLERANCES, growth
+from bp_oracle.sweep.verify import SweepOptions, run_sweep, sweep_case
 
 
 def one_jit_per_network(seed: int, indices) -> tuple[int, float]:

@@ -19,7 +19,7 @@ import time
 
 def run(dtype: str, cases: int, seed: int) -> tuple[int, float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "autodiff_ref.cli", "verify", "--cases", str(cases),
+    proc = subprocess.run([sys.executable, "-m", "bp_oracle.cli", "verify", "--cases", str(cases),
                            "--seed", str(seed), "--dtype", dtype, "--no-progress"],
                           capture_output=True, text=True)
     seconds = time.perf_counter() - t0

@@ -18,8 +18,9 @@ import time
 import numpy as np
 
 import manual_bp as mb
-from autodiff_ref.tolerance import TOLERANCES
-from autodiff_ref.trajectory import reference_sgd_steps, trajectory_divergence
+from bp_oracle.tolerance import TOLERANCES
+from autodiff_ref.trajectory import reference_sgd_steps
+from bp_oracle.trajectory import trajectory_divergence
 from manual_bp.data import load_digits_split
 from manual_bp.training import evaluate, one_hot, sgd_steps
 
