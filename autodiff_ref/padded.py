@@ -25,15 +25,13 @@ import math
 from functools import partial
 from typing import NamedTuple, Sequence
 
-from . import _x64  # noqa: F401  (float64 on before any array exists)
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bp_spec import Layer, Network
 
-from ._x64 import require_x64
+from ._x64 import in_float64, require_x64
 from .reference import COST_TERMS, JAX_ACTIVATIONS, ReferenceTrace, _log1m_softmax, regularisation
 
 # Networks per compiled call: each call is padded to this many, so its shape never changes.
@@ -279,6 +277,7 @@ def _checked(net: Network, params, x, y):
             np.asarray(x, np.float64), np.asarray(y, np.float64))
 
 
+@in_float64
 def padded_reference_traces(cases: Sequence, group: int = GROUP,
                             shape: PaddedShape | None = None) -> list[ReferenceTrace]:
     """`reference_trace` of every case (net, params, x, y), computed padded: the cases are

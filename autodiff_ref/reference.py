@@ -11,15 +11,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable, NamedTuple
 
-from . import _x64  # noqa: F401  (float64 on before any array exists)
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bp_spec import ELU_ALPHA, LEAKY_RELU_SLOPE, Layer, Network, get_activation_spec
 
-from ._x64 import require_x64
+from ._x64 import in_float64, require_x64
 
 # --- the spec's names, in jax --------------------------------------------------------------
 
@@ -202,7 +200,7 @@ def _trace(activations, cost, params, x, y, l2, l1):
     return zs, as_, deltas, C, grads
 
 
-# --- the public API: NumPy in, NumPy out -----------------------------------------------------
+# --- the public API: NumPy in, NumPy out, each call in float64 ---------------------------------
 
 
 class ReferenceTrace(NamedTuple):
@@ -235,12 +233,14 @@ def _layers(grads) -> list[Layer]:
     return [Layer(_to_numpy(gW), _to_numpy(gb)) for gW, gb in grads]
 
 
+@in_float64
 def reference_gradients(net: Network, params, x, y) -> list[Layer]:
     """∂C/∂W^l, ∂C/∂b^l by jax.grad of the jax forward pass, in float64, as NumPy `Layer`s."""
     jparams, jx, jy = _inputs(net, params, x, y)
     return _layers(_gradients(net.activations, net.cost, jparams, jx, jy, net.l2, net.l1))
 
 
+@in_float64
 def reference_trace(net: Network, params, x, y, kink_slopes: dict[str, float] | None = None) -> ReferenceTrace:
     """z, a, δ for every layer, the cost and the gradients, all by jax, in float64.
 
@@ -256,6 +256,23 @@ def reference_trace(net: Network, params, x, y, kink_slopes: dict[str, float] | 
                           delta=[_to_numpy(d) for d in deltas], cost=float(C), grads=_layers(grads))
 
 
+@in_float64
+def reference_forward(net: Network, params, x) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """z^l and a^l for l = 1..L by the jax forward pass, in float64 (no targets needed)."""
+    require_x64()
+    params = net.check_params(params)
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != net.sizes[0]:
+        raise ValueError(f"x must be (m, {net.sizes[0]}), got shape {x.shape}")
+    jparams = [(jnp.asarray(W, jnp.float64), jnp.asarray(b, jnp.float64)) for W, b in params]
+    zs, as_ = _forward_jit(net.activations, jparams, jnp.asarray(x))
+    return [_to_numpy(z) for z in zs], [_to_numpy(a) for a in as_]
+
+
+_forward_jit = jax.jit(forward, static_argnums=0)
+
+
+@in_float64
 def reference_cost(net: Network, params, x, y) -> float:
     """C by the jax forward pass, in float64."""
     jparams, jx, jy = _inputs(net, params, x, y)
@@ -268,6 +285,7 @@ _cost_jit = jax.jit(mean_cost, static_argnums=(0, 1))
 # --- what a judge's hints need: the cost's gradient in the outputs, and the regularisation's --
 
 
+@in_float64
 def cost_gradient_wrt_output(cost: str, a_L, y) -> np.ndarray:
     """∇_a C_x for every example, (m, n_L), by jax.grad of the cost's terms written in a alone
     (ln a and ln(1 − a) taken of a itself): what BP1 multiplies by σ'(z^L)."""
@@ -286,6 +304,7 @@ def _output_gradient(cost, a, y):
     return jax.vmap(jax.grad(C_x))(a, y)
 
 
+@in_float64
 def activation_derivative(name: str, z) -> np.ndarray:
     """σ'(z) entry by entry, by jax.grad of the elementwise σ alone."""
     require_x64()
@@ -297,6 +316,7 @@ def _elementwise_grad(name, z):
     return jnp.vectorize(jax.grad(jax_activation(name)))(z)
 
 
+@in_float64
 def regularisation_gradient(W, l2: float, l1: float) -> np.ndarray:
     """∂/∂W of the regularisation term, by jax.grad of `regularisation`."""
     require_x64()

@@ -16,8 +16,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-from . import _x64  # noqa: F401  (float64 on before any array exists)
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,7 +23,7 @@ import numpy as np
 from bp_spec import Layer, Network
 from bp_spec.schedule import Step, check_hyper_parameters, mini_batch_order
 
-from ._x64 import require_x64
+from ._x64 import in_float64, require_x64
 from .reference import mean_cost
 
 
@@ -40,14 +38,21 @@ def reference_sgd_steps(net: Network, params, x, y, *, epochs: int, mini_batch_s
                         eta: float, seed: int) -> Iterator[Step]:
     """Every step of mini-batch SGD with jax.grad gradients, as NumPy `Layer`s, in the order
     manual_bp's `sgd_steps` takes them (the same `Step(epoch, batch, params)` records)."""
-    require_x64()
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
     check_hyper_parameters(epochs, mini_batch_size, eta, seed)
-    jparams = [(jnp.asarray(W, jnp.float64), jnp.asarray(b, jnp.float64)) for W, b in params]
-    jx, jy = jnp.asarray(x, jnp.float64), jnp.asarray(y, jnp.float64)
+    params = [Layer(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     for epoch in range(1, epochs + 1):
         for batch, indices in enumerate(mini_batch_order(x.shape[0], mini_batch_size, seed, epoch)):
-            jparams = _sgd_step(net.activations, net.cost, jparams, jx[indices], jy[indices],
-                                net.l2, net.l1, float(eta))
-            yield Step(epoch, batch, [Layer(np.asarray(W), np.asarray(b)) for W, b in jparams])
+            # float64 around each step only: the caller's code between steps sees jax as it was
+            params = _step(net, params, x[indices], y[indices], float(eta))
+            yield Step(epoch, batch, params)
+
+
+@in_float64
+def _step(net: Network, params: list[Layer], x, y, eta: float) -> list[Layer]:
+    require_x64()
+    jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
+    new = _sgd_step(net.activations, net.cost, jparams, jnp.asarray(x), jnp.asarray(y), net.l2, net.l1, eta)
+    return [Layer(np.asarray(W), np.asarray(b)) for W, b in new]

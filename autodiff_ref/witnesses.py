@@ -9,8 +9,6 @@ from __future__ import annotations
 from functools import partial
 from typing import NamedTuple
 
-from . import _x64  # noqa: F401
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,11 +16,13 @@ from jax.flatten_util import ravel_pytree
 
 from bp_spec import Layer, Network, get_activation_spec
 
+from ._x64 import in_float64, require_x64
 from .reference import _inputs, _layers, mean_cost
 
 EPS64 = float(np.finfo(np.float64).eps)
 
 
+@in_float64
 def forward_mode_gradients(net: Network, params, x, y) -> list[Layer]:
     """∂C/∂θ by forward mode: jax.jacfwd pushes one tangent per parameter through the network."""
     jparams, jx, jy = _inputs(net, params, x, y)
@@ -45,6 +45,7 @@ class FiniteDifferences(NamedTuple):
     step: float
 
 
+@in_float64
 def finite_difference_gradients(net: Network, params, x, y, step_scale: float | None = None
                                 ) -> FiniteDifferences:
     """∂C/∂θ_i ≈ Richardson extrapolation of central differences, in float64.
@@ -158,6 +159,7 @@ class Witness(NamedTuple):
 WITNESS_SAFETY = 10.0
 
 
+@in_float64
 def disagreement_witnesses(items) -> list[Witness]:
     """One `Witness` per item (case, quantity, layer, got, ref), where case is (net, params, x, y)
     in float64, quantity is "dC/dW", "dC/db" or "delta", layer is 1..L, and got/ref are that
@@ -172,6 +174,7 @@ def disagreement_witnesses(items) -> list[Witness]:
     """
     from . import padded
 
+    require_x64()
     table, costs = padded.tables()
     prepared = []
     for case, quantity, layer, got, ref in items:

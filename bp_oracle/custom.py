@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import manual_bp as mb
-from autodiff_ref import _x64  # noqa: F401  (float64 on before any array exists)
+from autodiff_ref import in_float64
 from autodiff_ref.reference import COST_TERMS, JAX_ACTIVATIONS, CostTerms
 from bp_spec import names as spec_names
 from bp_spec.names import ActivationSpec, CostSpec, Kink
@@ -165,6 +165,7 @@ def _grid(kinks: Sequence[float]) -> np.ndarray:
     return z[~np.isin(z, np.asarray(kinks, dtype=np.float64))]
 
 
+@in_float64
 def check_activation(name: str) -> DerivativeCheck:
     """σ' by hand against jax.grad of σ alone, on a grid and on both sides of each kink; at a kink
     itself, which one-sided slope (or jax's own value) the hand derivative takes."""
@@ -191,6 +192,7 @@ def check_activation(name: str) -> DerivativeCheck:
     return DerivativeCheck(name, ok, z.size, worst, conventions)
 
 
+@in_float64
 def check_cost(name: str) -> DerivativeCheck:
     """∂term/∂a by hand against jax.grad of the term alone, over a in (0, 1) and beyond, y in [−1, 1]."""
     cost, term = mb.get_cost(name), COST_TERMS[name].terms

@@ -495,7 +495,7 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
     import jax
     import jax.numpy as jnp
 
-    import autodiff_ref  # noqa: F401  (float64 on)
+    jax.config.update("jax_enable_x64", True)  # this tool's own process: jax computes in float64 here
     import manual_bp as mb
     from autodiff_ref.cache import enable_persistent_cache
     from autodiff_ref.padded import padded_reference_traces

@@ -13,12 +13,12 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
-import autodiff_ref  # noqa: F401  (turns on float64 first)
 from autodiff_ref.cache import enable_persistent_cache
 
 # outside the checkout, so a fresh clone on the same machine (CI) still finds earlier compilations
 enable_persistent_cache()
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting of mismatched ranks
+# x64 stays off for the process, as in a user's: the reference must turn it on for itself (tested)
 
 # Each example compiles a new network shape, so no per-example deadline; in CI the examples are
 # derandomised so the gate is reproducible run to run.
@@ -27,6 +27,13 @@ settings.register_profile("default", max_examples=40, deadline=None,
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True)
 settings.register_profile("thorough", parent=settings.get_profile("default"), max_examples=400)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+@pytest.fixture
+def x64():
+    """jax in float64 for a test that computes with jax itself, not through the reference."""
+    with jax.enable_x64(True):
+        yield
 
 
 @pytest.fixture

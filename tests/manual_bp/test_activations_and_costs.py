@@ -14,6 +14,8 @@ from autodiff_ref.reference import JAX_ACTIVATIONS, cost_per_example
 from bp_spec import admissible_output_activations
 from bp_oracle.tolerance import TOLERANCES, compare
 
+pytestmark = pytest.mark.usefixtures("x64")  # these tests call jax themselves, in float64
+
 TOL = TOLERANCES["float64"]
 ELEMENTWISE = [name for name, act in mb.ACTIVATIONS.items() if act.elementwise]
 # points across every regime: saturated, moderate, tiny, and both sides of the kinks (not on them)

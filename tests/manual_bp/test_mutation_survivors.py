@@ -5,12 +5,15 @@ activations given integers or a NumPy scalar. scripts/mutation_test.py's harness
 same checks."""
 
 import numpy as np
+import pytest
 
 import manual_bp as mb
 from autodiff_ref import reference_trace
 from bp_oracle.agreement import agreement
 from autodiff_ref.reference import cost_per_example
 from bp_oracle.tolerance import TOLERANCES, compare
+
+pytestmark = pytest.mark.usefixtures("x64")  # these tests call jax themselves, in float64
 
 TOL = TOLERANCES["float64"]
 

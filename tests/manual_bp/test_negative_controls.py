@@ -75,14 +75,18 @@ def test_tolerance_accepts_an_error_at_rounding_level():
     assert not failures(agreement(mb.Trace(None, None, None, None, grads), ref, TOL))
 
 
-def test_the_reference_refuses_to_compute_in_float32():
+def test_the_reference_computes_in_float64_and_leaves_jax_as_it_found_it(monkeypatch):
+    import contextlib
+
     import jax
+    from autodiff_ref import _x64
     net = mb.Network([3, 2], "tanh", "quadratic")
     case = make_case(net, m=2, seed=0)
-    jax.config.update("jax_enable_x64", False)
-    try:
-        with pytest.raises(RuntimeError, match="refuses to run in float32"):
-            reference_trace(*case)
-    finally:
-        jax.config.update("jax_enable_x64", True)
-    assert reference_trace(*case).grads[0].W.dtype == np.float64
+    for setting in (False, True):
+        with jax.enable_x64(setting):
+            assert reference_trace(*case).grads[0].W.dtype == np.float64
+            assert jax.config.read("jax_enable_x64") is setting
+    # were its float64 context to fail, it refuses rather than compute in float32
+    monkeypatch.setattr(_x64, "_float64_on", contextlib.nullcontext)
+    with jax.enable_x64(False), pytest.raises(RuntimeError, match="refuses to run in float32"):
+        reference_trace(*case)
