@@ -23,9 +23,12 @@ networks that use it.
 A cost is registered per output neuron, C_x = Σ_j term(a_j, y_j), with ∂term/∂a by hand:
 `register_cost("huber", term, term_prime)`.
 
-Rules: functions must be elementwise, built from `xp`'s functions (no NumPy-only or jax-only
-calls), and finite with a finite derivative at 0 (the padded reference evaluates every
-registered function at 0 on absent neurons).
+Rules, checked when a function is registered (a `RuleError`, a ValueError naming the function
+and the rule): functions must be elementwise (the shape of z in, that shape out, each entry
+depending on its own z alone), built from `xp`'s functions (no NumPy-only or jax-only calls, no
+Python `if` on the values), and finite with a finite derivative where the padded reference
+evaluates every registered function on absent neurons: an activation at z = 0, a cost at
+a = ½, y = 0.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -69,6 +73,7 @@ def register_activation(name: str, fn: Callable, prime: Callable, *, kinks: Sequ
         replace: allow registering a name again (a plugin loaded twice).
     """
     replace = _check_name(name, "activation", replace)
+    _check_rules(f"activation {name!r}", (("fn", fn), ("prime", prime)), ("z",))
     definition = ActivationSpec(name, output_range=tuple(output_range), kinks=tuple(Kink(float(k)) for k in kinks))
     mb.register_activation(mb.Activation(name, fn=lambda z: fn(z, np), prime=lambda z: prime(z, np)),
                            definition, replace=replace)
@@ -88,6 +93,7 @@ def register_cost(name: str, term: Callable, term_prime: Callable, *, targets: s
     if targets not in TARGETS:
         raise ValueError(f"targets must be real, unit or one_hot, got {targets!r}")
     replace = _check_name(name, "cost", replace)
+    _check_rules(f"cost {name!r}", (("term", term), ("term_prime", term_prime)), ("a", "y"))
     definition = CostSpec(name, targets=TARGETS[targets],
                           output_activations=frozenset(output_activations) if output_activations else None)
     mb.register_cost(mb.Cost(name, value=lambda z, a, y, sigma: np.sum(term(a, y, np), axis=-1),
@@ -136,6 +142,163 @@ def temporary_registrations():
         for name in set(sys.modules) - modules:
             if name.startswith("_bp_oracle_user_"):
                 del sys.modules[name]
+
+
+# --- the rules a registered function keeps, checked at registration ------------------------
+
+
+class RuleError(ValueError):
+    """A function given to register_activation or register_cost breaks one of the rules (one line,
+    naming the function and the rule)."""
+
+
+# probes, away from 0 and from any likely kink: z for an activation; a in (0, 1), y in [0, 1]
+# (inside every target kind) for a cost
+_PROBES = {"z": np.array([[-1.5, -0.25, 0.5], [2.0, 0.75, -3.0]]),
+           "a": np.array([[0.2, 0.5, 0.9], [0.35, 0.6, 0.1]]),
+           "y": np.array([[0.0, 0.25, 1.0], [0.5, 0.0, 1.0]])}
+# where the padded reference evaluates them on absent neurons (autodiff_ref/padded.py): an
+# activation at z = 0, a cost at a = ½ (what an unchosen or absent output sees), y = 0
+_PADDED_AT = {"z": 0.0, "a": 0.5, "y": 0.0}
+
+
+def _check_rules(label: str, functions, args: tuple[str, ...]) -> None:
+    """Every rule of this module, for each of `functions` ((role, fn(*args, xp)), …), in NumPy
+    and in jax.numpy, before anything is registered. Raises RuleError."""
+    for role, f in functions:
+        if not callable(f):
+            raise RuleError(f"{label}: {role} must be a function ({', '.join(args)}, xp), got {type(f).__name__}")
+    for role, f in functions:
+        _check_numpy_side(label, role, f, args)
+        _check_jax_side(label, role, f, args)
+    _check_padded_point(label, functions, args)
+
+
+def _call(role: str, args) -> str:
+    return f"{role}({', '.join(args)})"
+
+
+def _user_line(e: BaseException, f) -> str:
+    """' (line N: code)' for the deepest line of the user's file in the traceback, if any."""
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return ""
+    frames = [fr for fr in traceback.extract_tb(e.__traceback__) if fr.filename == code.co_filename]
+    if not frames:
+        return ""
+    line = (frames[-1].line or "").strip()
+    return f" (line {frames[-1].lineno}{': ' + line if line else ''})"
+
+
+def _raised(label: str, role: str, args, f, e: BaseException, how: str) -> RuleError:
+    first = (str(e).strip().splitlines() or [""])[0]
+    return RuleError(f"{label}: {_call(role, args)} raised {type(e).__name__}{': ' + first if first else ''}"
+                     f"{_user_line(e, f)} {how}")
+
+
+def _check_numpy_side(label: str, role: str, f, args) -> None:
+    """With xp = numpy: no jax-only calls, the shape in is the shape out, and each entry of the
+    result depends on its own entry of the input alone."""
+    whole = tuple(_PROBES[a] for a in args)
+    results = []
+    for probe in (whole, tuple(p[0] for p in whole), tuple(np.asarray(p[0, 0]) for p in whole)):
+        shape = probe[0].shape
+        try:
+            with np.errstate(all="ignore"):
+                out = f(*probe, np)
+        except Exception as e:  # noqa: BLE001  (the user's code: reported, not ours)
+            raise _raised(label, role, args, f, e, f"with xp = numpy on {', '.join(args)} of shape {shape}") from None
+        if isinstance(out, jax.Array):
+            raise RuleError(f"{label}: {_call(role, args)} calls a jax-only function on NumPy arrays "
+                            "(it returned a jax array with xp = numpy): write it with xp (xp.exp, not jnp.exp)")
+        values = _numbers(label, role, args, out, "numpy")
+        if values.shape != shape:
+            hint = " (a constant c: return c * xp.ones_like(z))" if values.shape == () and "z" in args else ""
+            raise RuleError(f"{label} is not elementwise: {_call(role, args)} returned shape {values.shape} for "
+                            f"{', '.join(args)} of shape {shape}{hint}")
+        results.append(np.asarray(values, dtype=np.float64))
+    for index in np.ndindex(whole[0].shape):  # each entry alone gives what it gave within the array
+        alone = tuple(np.asarray(p[index]) for p in whole)
+        try:
+            with np.errstate(all="ignore"):
+                want = float(np.asarray(f(*alone, np), dtype=np.float64))
+        except Exception as e:  # noqa: BLE001
+            raise _raised(label, role, args, f, e, "with xp = numpy on a single entry (shape ())") from None
+        got = float(results[0][index])
+        if not (got == want or abs(got - want) <= 1e-12 * max(1.0, abs(want)) or (np.isnan(got) and np.isnan(want))):
+            at = ", ".join(f"{a} = {p[index]:g}" for a, p in zip(args, whole))
+            raise RuleError(f"{label} is not elementwise: {_call(role, args)} at {at} gives {got:.6g} within an "
+                            f"array of shape {whole[0].shape} but {want:.6g} alone (each entry must depend on "
+                            "its own input only)")
+
+
+def _numbers(label: str, role: str, args, out, namespace: str) -> np.ndarray:
+    try:
+        values = np.asarray(out)
+    except Exception:  # noqa: BLE001
+        values = np.asarray(None)
+    if values.dtype.kind not in "biuf":
+        raise RuleError(f"{label}: {_call(role, args)} returned {type(out).__name__}"
+                        f"{'' if values.dtype.kind == 'O' else ' of dtype ' + str(values.dtype)} with xp = "
+                        f"{namespace}, not an array of real numbers")
+    return values
+
+
+@in_float64
+def _check_jax_side(label: str, role: str, f, args) -> None:
+    """With xp = jax.numpy, traced as jax.grad and jit trace it: no NumPy-only calls, no Python
+    branching on values, the shape in is the shape out (a scalar for a scalar: jax.grad needs it)."""
+    for shape in ((), (3,), (2, 3)):
+        structs = [jax.ShapeDtypeStruct(shape, jnp.float64) for _ in args]
+        try:
+            out = jax.eval_shape(lambda *xs: f(*xs, jnp), *structs)
+        except jax.errors.TracerArrayConversionError as e:
+            raise RuleError(f"{label}: {_call(role, args)} calls a NumPy-only function on jax arrays"
+                            f"{_user_line(e, f)}: write it with xp (xp.exp, not np.exp)") from None
+        except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError) as e:
+            raise RuleError(f"{label}: {_call(role, args)} branches in Python on the values of "
+                            f"{', '.join(args)}{_user_line(e, f)} (if, and/or, float(), int()): jax traces it, "
+                            "so write it with xp.where") from None
+        except Exception as e:  # noqa: BLE001
+            raise _raised(label, role, args, f, e,
+                          f"with xp = jax.numpy on {', '.join(args)} of shape {shape}") from None
+        got = getattr(out, "shape", None)
+        dtype = getattr(out, "dtype", None)
+        if got is None or dtype is None or np.dtype(dtype).kind not in "biuf":
+            raise RuleError(f"{label}: {_call(role, args)} returned {type(out).__name__} with xp = jax.numpy, "
+                            "not an array of real numbers")
+        if tuple(got) != shape:
+            raise RuleError(f"{label} is not elementwise: {_call(role, args)} returned shape {tuple(got)} for "
+                            f"{', '.join(args)} of shape {shape} (with xp = jax.numpy)")
+
+
+@in_float64
+def _check_padded_point(label: str, functions, args) -> None:
+    """Each function, and jax.grad of the first (the one the reference differentiates), finite
+    where the padded reference evaluates it."""
+    point = tuple(_PADDED_AT[a] for a in args)
+    where = ", ".join(f"{a} = {v:g}" for a, v in zip(args, point))
+    (first_role, first), rest = functions[0], functions[1:]
+    evaluations = []
+    for i, (role, f) in enumerate(functions):
+        evaluations.append(("value" if i == 0 else f"{role} =", "numpy",
+                            lambda f=f: f(*(np.asarray(v) for v in point), np)))
+        evaluations.append(("value" if i == 0 else f"{role} =", "jax.numpy",
+                            lambda f=f: f(*(jnp.asarray(v, jnp.float64) for v in point), jnp)))
+    evaluations.append((f"jax.grad of {first_role} =", "jax.numpy",
+                        lambda: jax.grad(lambda *xs: first(*xs, jnp))(*(jnp.asarray(v, jnp.float64) for v in point))))
+    for what, namespace, evaluate in evaluations:
+        try:
+            with np.errstate(all="ignore"):
+                value = np.asarray(evaluate(), dtype=np.float64)
+        except Exception as e:  # noqa: BLE001
+            raise RuleError(f"{label}: evaluating it at {where} with xp = {namespace} raised {type(e).__name__}: "
+                            f"{(str(e).strip().splitlines() or [''])[0]}") from None
+        if not np.all(np.isfinite(value)):
+            shown = f"{float(value.ravel()[0]):g}" if value.size else "empty"
+            raise RuleError(f"{label} is not finite at {where} ({what} {shown}"
+                            f"{', with xp = jax.numpy' if namespace == 'jax.numpy' and what == 'value' else ''}): "
+                            "the padded reference evaluates it there")
 
 
 # --- the derivative on its own, against jax.grad -------------------------------------------
@@ -232,27 +395,44 @@ _PLUGINS: dict[str, tuple[str, ...]] = {}  # plugin → the names it registered
 
 
 def _load_module(spec: str, what: str):
-    """A module by import name, or a .py file by path."""
+    """A module by import name, or a .py file by path; an import name that is not importable but
+    is a file `NAME.py` in the current folder (dots as folders) is that file: `bp-oracle` runs from
+    its own script, whose import path does not hold the current folder."""
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
-        path = Path(spec)
-        if not path.is_file():
-            raise ValueError(f"{what} {spec!r}: no such file")
-        name = "_bp_oracle_user_" + "".join(c if c.isalnum() else "_" for c in str(path.resolve()))
-        if name in sys.modules:
-            return sys.modules[name]
-        loader = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(loader)
-        sys.modules[name] = module
-        try:
-            loader.loader.exec_module(module)
-        except Exception as e:
-            del sys.modules[name]
-            raise ValueError(f"{what} {spec!r} failed to load: {type(e).__name__}: {e}") from None
-        return module
+        return _load_file(spec, Path(spec), what)
     try:
         return importlib.import_module(spec)
+    except RuleError as e:
+        raise ValueError(f"{what} {spec}: {e}") from None
+    except ModuleNotFoundError as e:
+        missing = e.name is not None and (spec == e.name or spec.startswith(e.name + "."))
+        here = Path.cwd() / (spec.replace(".", "/") + ".py")
+        if missing and here.is_file():
+            return _load_file(spec, here, what)
+        raise ValueError(f"{what} {spec!r} failed to import: {type(e).__name__}: {e}"
+                         f"{' (nor is there a file ' + str(here) + ')' if missing else ''}") from None
     except Exception as e:
         raise ValueError(f"{what} {spec!r} failed to import: {type(e).__name__}: {e}") from None
+
+
+def _load_file(spec: str, path: Path, what: str):
+    if not path.is_file():
+        raise ValueError(f"{what} {spec!r}: no such file")
+    name = "_bp_oracle_user_" + "".join(c if c.isalnum() else "_" for c in str(path.resolve()))
+    if name in sys.modules:
+        return sys.modules[name]
+    loader = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[name] = module
+    try:
+        loader.loader.exec_module(module)
+    except RuleError as e:  # a registered function breaks a rule: that is the whole message
+        del sys.modules[name]
+        raise ValueError(f"{what} {spec}: {e}") from None
+    except Exception as e:
+        del sys.modules[name]
+        raise ValueError(f"{what} {spec!r} failed to load: {type(e).__name__}: {e}") from None
+    return module
 
 
 def load_plugins(specs: Sequence[str]) -> tuple[str, ...]:
@@ -283,5 +463,5 @@ def load_function(spec: str) -> Callable:
     return fn
 
 
-__all__ = ["DerivativeCheck", "check_activation", "check_cost", "derivative_checks", "load_function",
+__all__ = ["DerivativeCheck", "RuleError", "check_activation", "check_cost", "derivative_checks", "load_function",
            "load_plugins", "register_activation", "register_cost", "temporary_registrations"]

@@ -10,6 +10,8 @@ writes `learning_by_layer.png` (the four measures over epochs) and `saturated_ne
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from manual_bp.diagnostics import (NEAR_ZERO_THRESHOLD, SATURATION_THRESHOLD, La
 from manual_bp.training import evaluate, one_hot, train
 
 from .train import (non_negative_float, positive_int, add_training_arguments, build_network,
-                    format_epoch, load_data, settings, write_json)
+                    check_output_file, format_epoch, load_data, settings, write_json)
 
 # Nielsen's chapter-5 setting (η = 0.1, mini-batch 10, cross-entropy, measured on 1,000 training
 # images), on a net deep enough that the layers' speeds of learning part: on the digits layer 1
@@ -47,6 +49,9 @@ def add_parser(sub, help: str) -> None:
 def run(args) -> int:
     from ..errors import UsageError, user_input
 
+    # every output checked before the work: a run must not end in "cannot write"
+    if args.json:
+        check_output_file(args.json, "--json")
     out = None if args.no_plots else _output_dir(args.out)
     split, source = load_data(args.data, args.seed)
     net = build_network(args, split)
@@ -139,4 +144,9 @@ def _output_dir(out: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UsageError(f"cannot create --out {out}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write into --out {out}: permission denied")
+    if importlib.util.find_spec("matplotlib") is None:  # the PNGs are drawn after training
+        from manual_bp.plots import PLOTS_EXTRA_HINT
+        raise UsageError(f"plots need matplotlib: {PLOTS_EXTRA_HINT} (or pass --no-plots)")
     return path

@@ -9,6 +9,7 @@ The argument helpers here are shared with `bp-oracle diagnose`.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def add_training_arguments(p, default_hidden: str, **overrides) -> None:
 
 
 def run(args) -> int:
+    if args.json:
+        check_output_file(args.json, "--json")  # before the work: a run must not end in "cannot write"
     split, source = load_data(args.data, args.seed)
     net = build_network(args, split)
     print(f"{source}: {split.training.n} training, {split.validation.n} validation, {split.test.n} test examples")
@@ -132,6 +135,22 @@ def settings(args, net: mb.Network, split: Split, source: str) -> dict:
             "epochs": args.epochs, "mini_batch_size": args.mini_batch_size, "eta": args.eta,
             "lmbda": args.lmbda, "seed": args.seed, "init": args.init,
             "examples": {"training": split.training.n, "validation": split.validation.n, "test": split.test.n}}
+
+
+def check_output_file(path, flag: str) -> None:
+    """Before any work: `path` can be written (its folder exists and is writable, and it is not
+    itself a folder or a read-only file), else one line and exit 2."""
+    from ..errors import UsageError
+
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"cannot write {path} ({flag}): it is a folder")
+    if not folder.is_dir():
+        why = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"cannot write {path} ({flag}): folder {folder} {why}")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise UsageError(f"cannot write {path} ({flag}): permission denied")
 
 
 def write_json(path, summary: dict) -> None:
