@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from autodiff_ref.padded import padded_reference_traces
+from autodiff_ref.padded import PaddedShape, padded_reference_traces, shape_for
 from autodiff_ref.reference import (COST_TERMS, activation_derivative, cost_gradient_wrt_output,
                                     reference_trace)
 from bp_spec import Layer, get_activation_spec
@@ -36,7 +36,11 @@ class Expected:
     grads: list[Layer]
     grad_a_cost: Optional[np.ndarray] = None  # ∇_a C_x per example, (m, n_L)
     sigma_prime_L: Optional[np.ndarray] = None  # σ'(z^L) for an elementwise output, (m, n_L)
+    # for a case with units exactly on a kink: activation → the answers with σ'(kink) taken as the
+    # other one-sided slope, and (the spec's convention, that other slope); the right answers are
+    # then every affine blend in between (bp_oracle.judge)
     conventions: dict[str, "Expected"] = field(default_factory=dict)
+    kink_slopes: dict[str, tuple[float, float]] = field(default_factory=dict)
     pending_hint_data: Optional[Callable[[], tuple]] = field(default=None, repr=False, compare=False)
 
     def with_hint_data(self) -> "Expected":
@@ -55,27 +59,27 @@ def _hint_data(case: OracleCase, a_L: np.ndarray, z_L: np.ndarray) -> tuple:
     return grad_a, sigma_prime
 
 
-def _other_slopes(case: OracleCase, z: list[np.ndarray]) -> dict[str, float]:
-    """For each kinked activation with a pre-activation exactly on its kink: the one-sided slope
-    that is not the spec's convention there (an implementation may take either side)."""
-    other = {}
+def _kinks_hit(case: OracleCase, z: list[np.ndarray]) -> dict[str, tuple[float, float]]:
+    """For each kinked activation with a pre-activation exactly on its kink: (the spec's
+    convention there, the one-sided slope at the other end of its subgradients)."""
+    hit = {}
     for name, z_l in zip(case.net.activations, z):
         for kink in get_activation_spec(name).kinks:
             if kink.slopes_known and np.any(z_l == kink.at):
-                other[name] = kink.right if kink.convention == kink.left else kink.left
-    return other
+                lo, hi = kink.subgradients
+                hit[name] = (kink.convention, hi if kink.convention == lo else lo)
+    return hit
 
 
 def _from_trace(case: OracleCase, ref) -> Expected:
     net = case.net
     exp = Expected(ref.z, ref.a, ref.delta, ref.cost, ref.grads,
                    pending_hint_data=lambda: _hint_data(case, ref.a[-1], ref.z[-1]))
-    slopes = _other_slopes(case, ref.z)
-    if slopes:
-        label = " and ".join(f"{name}'({get_activation_spec(name).kinks[0].at:g}) = {slope:g}"
-                             for name, slope in slopes.items())
-        other = reference_trace(net, case.params, case.x, case.y, kink_slopes=slopes)
-        exp.conventions[label] = Expected(other.z, other.a, other.delta, other.cost, other.grads)
+    for name, (convention, other_slope) in _kinks_hit(case, ref.z).items():
+        # one activation's slope changed at a time: the answers are affine in each (judge.py)
+        other = reference_trace(net, case.params, case.x, case.y, kink_slopes={name: other_slope})
+        exp.conventions[name] = Expected(other.z, other.a, other.delta, other.cost, other.grads)
+        exp.kink_slopes[name] = (convention, other_slope)
     return exp
 
 
@@ -84,11 +88,37 @@ def expected_for(case: OracleCase) -> Expected:
     return _from_trace(case, reference_trace(case.net, case.params, case.x, case.y))
 
 
+# Wider than this, a network is computed by the plain reference, one compilation per shape: padding
+# [784, 30, 10] to a square 1536-wide shape, 64 networks per call, would take gigabytes for one case.
+PADDED_MAX_WIDTH = 128
+# A suite's narrow networks are padded to one shape per class of width (each class to its widest
+# rung, and to the deepest and largest-batch rung among them): one trace and compilation per class
+# instead of one per rung the cases happen to meet. Tracing the padded reference costs about a
+# second a shape; computing a few dozen small networks at a larger padded shape costs far less.
+WIDTH_CLASSES = (24, 96, 192)
+
+
+def _shared_shapes(cases: Sequence[OracleCase]) -> dict[PaddedShape, list[OracleCase]]:
+    groups: dict[int, list[OracleCase]] = {}
+    for c in cases:
+        width = next(w for w in WIDTH_CLASSES if max(c.net.sizes) <= w)
+        groups.setdefault(width, []).append(c)
+    shapes = {}
+    for width, members in groups.items():
+        rungs = [shape_for(c.net, c.m) for c in members]
+        shapes[PaddedShape(max(r.depth for r in rungs), width, max(r.batch for r in rungs))] = members
+    return shapes
+
+
 def expected_for_cases(cases: Sequence[OracleCase]) -> list[Expected]:
-    """Many cases by the padded reference (a handful of compilations for a whole suite); it agrees
-    with the plain reference to rounding (tests/reference/test_padded_reference.py)."""
-    traces = padded_reference_traces([(c.net, c.params, c.x, c.y) for c in cases])
-    return [_from_trace(case, ref) for case, ref in zip(cases, traces)]
+    """Many cases by the padded reference (it agrees with the plain reference to rounding,
+    tests/reference/test_padded_reference.py), the few wide ones by the plain reference."""
+    traces = {}
+    for shape, members in _shared_shapes([c for c in cases if max(c.net.sizes) <= PADDED_MAX_WIDTH]).items():
+        found = padded_reference_traces([(c.net, c.params, c.x, c.y) for c in members], shape=shape)
+        traces.update(zip((c.id for c in members), found))
+    return [_from_trace(c, traces[c.id] if c.id in traces else reference_trace(c.net, c.params, c.x, c.y))
+            for c in cases]
 
 
 # --- to and from JSON (the vector files) -----------------------------------------------------
@@ -105,12 +135,15 @@ def expected_to_json(e: Expected) -> dict:
         "deltas": [_rows(v) for v in e.delta], "cost": float(e.cost),
         "grads": [{"W": _rows(W), "b": _rows(b)} for W, b in e.grads],
     }
-    if e.grad_a_cost is not None:
+    # hint data only where finite: ∇_a C is infinite where an output rounds to 0 or 1 under
+    # cross-entropy, and JSON has no Infinity; a hint simply is not offered there
+    if e.grad_a_cost is not None and np.all(np.isfinite(e.grad_a_cost)):
         out["grad_a_cost"] = _rows(e.grad_a_cost)
-    if e.sigma_prime_L is not None:
+    if e.sigma_prime_L is not None and np.all(np.isfinite(e.sigma_prime_L)):
         out["sigma_prime_L"] = _rows(e.sigma_prime_L)
     if e.conventions:
         out["conventions"] = {k: expected_to_json(v) for k, v in sorted(e.conventions.items())}
+        out["kink_slopes"] = {k: list(v) for k, v in sorted(e.kink_slopes.items())}
     return out
 
 
@@ -121,4 +154,5 @@ def expected_from_json(d: dict) -> Expected:
         float(d["cost"]), [Layer(arr(g["W"]), arr(g["b"])) for g in d["grads"]],
         arr(d["grad_a_cost"]) if "grad_a_cost" in d else None,
         arr(d["sigma_prime_L"]) if "sigma_prime_L" in d else None,
-        {k: expected_from_json(v) for k, v in d.get("conventions", {}).items()})
+        {k: expected_from_json(v) for k, v in d.get("conventions", {}).items()},
+        {k: (float(v[0]), float(v[1])) for k, v in d.get("kink_slopes", {}).items()})

@@ -28,7 +28,10 @@ all four.
                        min_layers (L ≥), min_batch (m ≥), l2 / l1 (> 0), hidden_activation
                        (some hidden layer's σ), output_activation, cost, square_layer (some W^l
                        square and at least 2×2), all_layers_same_shape (all sizes equal);
-  otherwise            what happens on networks without those needs, when it is not a PASS.
+  otherwise            what happens on networks without those needs, when it is not a PASS;
+  blame_needs_deltas   true when the gradients alone cannot tell where the bug is (every gradient
+                       negated reads exactly as a flipped ∇_a C, which the judge blames on BP1):
+                       only with --with-deltas is `equation` the blame.
 """
 
 from __future__ import annotations
@@ -47,12 +50,12 @@ BUGS: dict[str, dict] = {}
 
 
 def bug(name, *, equation, layer, needs, description, equation_from_grads=None, hint=None,
-        otherwise=None):
+        otherwise=None, blame_needs_deltas=None):
     """Register `install`, which breaks numpy_backprop in one place, under `name`."""
     def register(install):
         info = {"description": description, "equation": equation, "layer": layer, "needs": needs}
         for key, value in (("equation_from_grads", equation_from_grads), ("hint", hint),
-                           ("otherwise", otherwise)):
+                           ("otherwise", otherwise), ("blame_needs_deltas", blame_needs_deltas)):
             if value is not None:
                 info[key] = value
         BUGS[name] = {"info": info, "install": install}
@@ -246,7 +249,7 @@ def _():
 
 
 @bug("negated_gradient", equation="BP3", equation_from_grads="BP1", layer="any", hint="negated",
-     needs={},
+     needs={}, blame_needs_deltas=True,
      description="every gradient negated: the descent step −∇C returned as ∇C")
 def _():
     def change(result):
