@@ -17,8 +17,9 @@ import numpy as np
 from .tolerance import tolerance_for
 from .expected import Expected, expected_for_cases
 from .judge import ERROR, FAIL, PASS, SKIP, Verdict, judge
-from .protocol import ProtocolError, Response, dumps, encode_request, parse_line, parse_response
-from .runner import MAX_LINE_BYTES, Implementation, ImplementationError
+from .protocol import NotTheResponse, ProtocolError, Response, dumps, encode_request, parse_line, parse_response
+from .runner import (MAX_CONSECUTIVE_TIMEOUTS, MAX_LINE_BYTES, STARTUP_ATTEMPTS, GaveUp, Implementation,
+                     ImplementationError, StartError)
 from .suites import OracleCase, build_suite, select
 
 
@@ -93,25 +94,57 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
               include: Iterable[str] = (), exclude: Iterable[str] = (),
               on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None,
               max_line_bytes: int = MAX_LINE_BYTES) -> Report:
-    """Ask the command about every case of the suite; raises runner.StartError if it cannot start."""
+    """Ask the command about every case of the suite.
+
+    Raises runner.StartError when it cannot start: not found, or, before it has read any request,
+    it exits without reading the first one on STARTUP_ATTEMPTS starts in a row. Raises
+    runner.GaveUp (carrying the report so far) after MAX_CONSECUTIVE_TIMEOUTS timeouts in a row
+    with cases left to ask. A line that is not the response to its request is that case's ERROR,
+    and a fresh process answers the next case.
+    """
     cases = cases_for(suite, seed, include, exclude)
     report = Report(suite, seed, command)
     impl = Implementation(command, timeout=timeout, cwd=cwd, max_line_bytes=max_line_bytes)
+    started = False  # the program has read a request: from then on a death is that case's ERROR
+    timeouts: list[str] = []
     try:
         impl.start()
-        for case in cases:
+        for index, case in enumerate(cases):
             exp = expected(case, suite, seed)
-            t0 = time.perf_counter()
-            try:
-                line = impl.ask(dumps(encode_request(case.id, case.net, case.params, case.x, case.y)))
-                response = parse_response(parse_line(line), case.id, case.net, case.m)
-                verdict = verdict_for(case, exp, response)
-            except (ImplementationError, ProtocolError) as e:
-                verdict = Verdict(ERROR, message=str(e))
+            request = dumps(encode_request(case.id, case.net, case.params, case.x, case.y))
+            attempts = 0
+            while True:
+                t0 = time.perf_counter()
+                timed_out = False
+                try:
+                    line = impl.ask(request)
+                    started = True
+                    response = parse_response(parse_line(line), case.id, case.net, case.m)
+                    verdict = verdict_for(case, exp, response)
+                except ImplementationError as e:
+                    if not started and e.before_reading:
+                        attempts += 1
+                        if attempts < STARTUP_ATTEMPTS:
+                            continue  # a fresh process, the same first request
+                        raise StartError(f"cannot start {command!r}: on {attempts} starts in a row it {e}") from None
+                    started, timed_out = True, e.timed_out
+                    verdict = Verdict(ERROR, message=str(e))
+                except NotTheResponse as e:
+                    impl.kill()  # out of step with its requests: a fresh process for the next case
+                    verdict = Verdict(ERROR, message=f"{e}; the next case goes to a fresh process")
+                except ProtocolError as e:
+                    verdict = Verdict(ERROR, message=str(e))
+                break
             result = CaseResult(case, verdict, time.perf_counter() - t0)
             report.results.append(result)
             if on_result:
                 on_result(result)
+            timeouts = timeouts + [case.id] if timed_out else []
+            left = len(cases) - index - 1
+            if len(timeouts) >= MAX_CONSECUTIVE_TIMEOUTS and left:
+                raise GaveUp(f"gave up on {command!r}: {len(timeouts)} requests in a row got no answer within "
+                             f"{timeout:g} s ({', '.join(timeouts)}), so {left} more case(s) were not asked; "
+                             f"if it is only slow, raise --timeout", report)
     finally:
         impl.close()
     return report

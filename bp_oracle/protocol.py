@@ -3,6 +3,10 @@ response per line from its stdout, in order. See docs/protocol.md for the contra
 
 Everything a response can get wrong is a `ProtocolError` with a message that says what: not
 JSON, not an object, a wrong id, a missing or extra field, a wrong shape, a null, a NaN or Inf.
+A line that is not the response to the current request at all (not JSON, not an object, no id
+or another id) is the subclass `NotTheResponse`: the conversation is out of step, so the runner
+starts a fresh process for the next request. A UTF-8 BOM before a line is skipped, and fields
+whose names start with `x-` are extensions, ignored wherever they appear in a response object.
 """
 
 from __future__ import annotations
@@ -18,10 +22,17 @@ from bp_spec import Layer, Network
 
 PROTOCOL = "bp-oracle/1"
 OPTIONAL_TENSORS = ("z", "a", "deltas")
+EXTENSION_PREFIX = "x-"  # a field named so is an extension: ignored, at any depth
+BOM = "\ufeff"
 
 
 class ProtocolError(Exception):
     """A response that breaks the protocol: judged ERROR, with this message."""
+
+
+class NotTheResponse(ProtocolError):
+    """A line that is not the response to the current request (a log line, a banner, an answer
+    with another id): judged ERROR, and the program is restarted before the next request."""
 
 
 def _numbers(arr: np.ndarray) -> list:
@@ -67,18 +78,20 @@ def parse_line(line: str | bytes) -> dict:
         try:
             line = line.decode("utf-8")
         except UnicodeDecodeError:
-            raise ProtocolError("response is not UTF-8 text") from None
+            raise NotTheResponse("response is not UTF-8 text") from None
     text = line.strip()
+    while text.startswith(BOM):  # a UTF-8 BOM at the start of the stream or of a line
+        text = text[len(BOM):].strip()
     if not text:
-        raise ProtocolError("empty response line")
+        raise NotTheResponse("empty response line")
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except ProtocolError:
         raise
     except (json.JSONDecodeError, RecursionError, ValueError) as e:
-        raise ProtocolError(f"response is not JSON ({e}): {_preview(text)}") from None
+        raise NotTheResponse(f"response is not JSON ({e}): {_preview(text)}") from None
     if not isinstance(obj, dict):
-        raise ProtocolError(f"response must be a JSON object, got {type(obj).__name__}: {_preview(text)}")
+        raise NotTheResponse(f"response must be a JSON object, got {type(obj).__name__}: {_preview(text)}")
     return obj
 
 
@@ -112,33 +125,40 @@ def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
         raise ProtocolError(f"{what} holds a number too large for float64") from None
 
 
+def _unknown(obj: dict, known: set) -> list[str]:
+    """The fields of `obj` that are neither known nor extensions, sorted."""
+    return sorted(str(k) for k in obj if k not in known and not str(k).startswith(EXTENSION_PREFIX))
+
+
 def parse_response(obj: dict, expected_id: str, net: Network, m: int) -> Response:
     """Validate a decoded response against the request it answers."""
     if "id" not in obj:
-        raise ProtocolError("response has no id")
+        raise NotTheResponse("response has no id")
     if obj["id"] != expected_id:
-        raise ProtocolError(f"wrong id: expected {expected_id!r}, got {obj['id']!r} (responses must come in order)")
+        raise NotTheResponse(f"wrong id: expected {expected_id!r}, got {obj['id']!r} (responses must come in order)")
     kinds = [k for k in ("grads", "unsupported", "error") if k in obj]
     if len(kinds) != 1:
         raise ProtocolError(f"response needs exactly one of grads, unsupported, error; has {kinds or 'none'}")
     kind = kinds[0]
+    known = {"id", kind} if kind != "grads" else {"id", "grads", "cost", *OPTIONAL_TENSORS}
+    unknown = _unknown(obj, known)
+    if unknown:
+        raise ProtocolError(f"unknown field(s) {', '.join(unknown)} (extensions must start with 'x-')")
     if kind != "grads":
         reason = obj[kind]
         if not isinstance(reason, str):
             raise ProtocolError(f"{kind} must be a string saying why")
         return Response(expected_id, kind, reason=reason)
-    known = {"id", "grads", "cost", *OPTIONAL_TENSORS}
-    unknown = [k for k in obj if k not in known and not k.startswith("x-")]
-    if unknown:
-        raise ProtocolError(f"unknown field(s) {', '.join(sorted(unknown))} (extensions must start with 'x-')")
     grads_in = obj["grads"]
     if not isinstance(grads_in, list) or len(grads_in) != net.L:
         n = len(grads_in) if isinstance(grads_in, list) else type(grads_in).__name__
         raise ProtocolError(f"grads must be a list of {net.L} layers, got {n}")
     grads = []
     for l, (g, (w_shape, b_shape)) in enumerate(zip(grads_in, net.shapes), start=1):
-        if not isinstance(g, dict) or set(g) != {"W", "b"}:
-            raise ProtocolError(f"grads[{l - 1}] must be an object with exactly W and b")
+        extra = _unknown(g, {"W", "b"}) if isinstance(g, dict) else []
+        if not isinstance(g, dict) or "W" not in g or "b" not in g or extra:
+            raise ProtocolError(f"grads[{l - 1}] must be an object with exactly W and b (and any x- extensions)"
+                                + (f"; unknown field(s) {', '.join(extra)}" if extra else ""))
         grads.append(Layer(_matrix(g["W"], w_shape, f"grads[{l - 1}].W (layer {l})"),
                            _matrix(g["b"], b_shape, f"grads[{l - 1}].b (layer {l})")))
     response = Response(expected_id, "grads", grads=grads)

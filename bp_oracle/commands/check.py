@@ -32,7 +32,7 @@ def run(args) -> int:
     from ..errors import UsageError, user_input
     from ..check import cases_for, run_check
     from ..report import render_console, write_json, write_junit
-    from ..runner import StartError
+    from ..runner import GaveUp, StartError
 
     with user_input():  # an unknown --include/--exclude feature
         cases = cases_for(args.suite, args.seed, args.include, args.exclude)
@@ -43,11 +43,17 @@ def run(args) -> int:
     with Progress(TextColumn("check"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), disable=not show) as progress:
         task = progress.add_task("check", total=len(cases))
+        gave_up = None
         try:
             report = run_check(args.impl, args.suite, args.seed, args.timeout, args.include, args.exclude,
                                on_result=lambda r: progress.advance(task))
-        except StartError as e:
+        except StartError as e:  # not found, or it dies at start-up: one line, exit 2
             raise UsageError(str(e)) from None
+        except GaveUp as e:  # it stopped answering: one line, a non-zero verdict (exit 1)
+            gave_up = str(e)
+    if gave_up is not None:
+        print(f"bp-oracle: {gave_up}", file=sys.stderr)
+        return 1
     render_console(report, console)
     if args.json:
         write_json(report, args.json)

@@ -3,7 +3,8 @@
 (or, for stderr_noise and slow, still a PASS) with a clear message, within its timeout, and
 goes on with the remaining cases.
 
-    python scripts/examples/misbehaving.py --mode MODE [N] [--flood-mb MB]
+    python scripts/examples/misbehaving.py --mode MODE [N] [--flood-mb MB] [--stderr-mb MB]
+                                           [--fork-child PIDFILE]
 
 Where a mode answers at all, its answers are numpy_backprop.py's correct ones, spoiled as below.
 
@@ -27,6 +28,20 @@ Where a mode answers at all, its answers are numpy_backprop.py's correct ones, s
                    when N is under the oracle's timeout
   unsupported      answers "unsupported" to every request: every case a SKIP
   error_response   answers "error" to every request
+  die_at_start     writes a line to stderr and exits 3 before reading any request (a program
+                   that cannot start): the oracle says "cannot start", exit 2
+  stray_line N     answers correctly, but writes one line that is not a response before the
+                   answer to its Nth request (default 1: a start-up banner): that case is an
+                   ERROR and a fresh process answers the next one
+  lenient_format   answers correctly with a UTF-8 BOM first, CRLF line ends, blank lines and a
+                   BOM at the start of a line before answers, and x- extension fields at the
+                   top and inside each layer's gradients: must PASS
+
+Two options add a trait to any mode:
+
+  --stderr-mb MB        writes MB megabytes of log lines to stderr on every request, first
+  --fork-child PIDFILE  forks, at start-up, a child that sleeps forever holding stdout and
+                        stderr open, and appends its pid to PIDFILE (one line per start)
 """
 
 from __future__ import annotations
@@ -42,7 +57,10 @@ import numpy_backprop as nb  # noqa: E402  (the correct example, next to this fi
 
 MODES = ("crash", "crash_on_nth", "hang", "garbage", "wrong_id", "wrong_shape", "null_number",
          "nan", "inf", "missing_grads", "early_exit", "flood", "no_flush", "stdout_noise",
-         "stderr_noise", "slow", "unsupported", "error_response")
+         "stderr_noise", "slow", "unsupported", "error_response", "die_at_start", "stray_line",
+         "lenient_format")
+
+BOM = b"\xef\xbb\xbf"
 
 
 def hang_forever():
@@ -57,14 +75,61 @@ def spoil_first_weight(response, value):
     return response
 
 
+def fork_sleeping_child(pid_file):
+    """A child that inherits stdout and stderr and outlives us unless its process group is ended."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            hang_forever()
+        finally:
+            os._exit(0)
+    with open(pid_file, "a") as f:
+        f.write(f"{pid}\n")
+
+
+def flood_stderr(megabytes, count):
+    line = f"request {count}: a log line " + "." * 100 + "\n"
+    for _ in range(int(megabytes * 2**20) // len(line)):
+        sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def die_at_start():
+    sys.stderr.write("misbehaving: cannot load my weights, giving up\n")
+    sys.stderr.flush()
+    return 3
+
+
+def say_leniently(response, count):
+    """The answer as bytes a tolerant reader accepts: BOMs, blank lines, CRLF, x- fields."""
+    response["x-time-ms"] = 1.5
+    for layer in response.get("grads", []):
+        layer["x-norm"] = {"W": 1.0, "x-deeper": {"anything": [1, "two", None]}}
+    out = sys.stdout.buffer
+    if count == 1:
+        out.write(BOM)                      # at the start of the stream
+    else:
+        out.write(b"\r\n   \n" + BOM + b"\r\n")  # blank lines, one of them only a BOM
+    if count % 2 == 0:
+        out.write(BOM)                      # at the start of a line
+    out.write(json.dumps(response).encode("utf-8") + b"\r\n")
+    out.flush()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", required=True, choices=MODES)
     parser.add_argument("n", nargs="?", type=float, default=None,
                         help="crash_on_nth: which request crashes (default 1); slow: seconds (default 1)")
     parser.add_argument("--flood-mb", type=float, default=50.0, help="flood: megabytes to write")
+    parser.add_argument("--stderr-mb", type=float, default=0.0, help="megabytes of stderr per request")
+    parser.add_argument("--fork-child", metavar="PIDFILE", help="fork a sleeping child holding stdout")
     args = parser.parse_args(argv)
     mode = args.mode
+    if args.fork_child:
+        fork_sleeping_child(args.fork_child)
+    if mode == "die_at_start":
+        return die_at_start()
 
     def say(response):
         sys.stdout.write(json.dumps(response) + "\n")  # json.dumps writes NaN and Infinity bare
@@ -77,6 +142,8 @@ def main(argv=None):
         if not line.strip():
             continue
         count += 1
+        if args.stderr_mb:
+            flood_stderr(args.stderr_mb, count)
         if mode == "crash" or (mode == "crash_on_nth" and count >= (args.n or 1)):
             raise RuntimeError(f"misbehaving: crashing on request {count}")  # traceback, status 1
         if mode == "hang":
@@ -120,6 +187,11 @@ def main(argv=None):
             sys.stderr.flush()
         elif mode == "slow":
             time.sleep(1.0 if args.n is None else args.n)
+        elif mode == "stray_line" and count == (args.n or 1):
+            sys.stdout.write("misbehaving: a line that is not a response\n")
+        elif mode == "lenient_format":
+            say_leniently(response, count)
+            continue
         say(response)
     sys.stdout.flush()
     return 0

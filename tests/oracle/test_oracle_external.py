@@ -108,7 +108,7 @@ def test_protocol_breakers_give_errors_with_a_clear_message(mode, message):
 
 def test_a_hung_program_is_killed_at_the_timeout_and_the_suite_goes_on():
     t0 = time.monotonic()
-    report = run_check(f"{MISBEHAVING} hang", "quick", include=["depth:1"], timeout=1.0)
+    report = run_check(f"{MISBEHAVING} hang", "quick", include=["depth:1", "batch:many"], timeout=1.0)
     elapsed = time.monotonic() - t0
     n = len(report.results)
     assert report.count(ERROR) == n >= 2 and all("timed out after 1 s" in r.verdict.message for r in report.results)
@@ -123,7 +123,7 @@ def test_a_flood_without_newline_is_cut_off_at_the_line_limit():
 
 
 def test_a_crash_on_one_request_costs_only_that_case():
-    report = run_check(f"{MISBEHAVING} crash_on_nth 2", "quick", include=["depth:1"], timeout=10)
+    report = run_check(f"{MISBEHAVING} crash_on_nth 2", "quick", include=["depth:1", "batch:many"], timeout=10)
     outcomes = [r.verdict.outcome for r in report.results]
     assert outcomes[1] == ERROR and outcomes.count(ERROR) == 1 and outcomes.count(PASS) == len(outcomes) - 1
 
