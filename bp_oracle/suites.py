@@ -15,6 +15,7 @@ A narrow implementation declares what it supports and gets every family inside t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -413,6 +414,33 @@ def build_suite(name: str, seed: int = 0, supports=None) -> list[OracleCase]:
         drawn = [drawn[int(k)] for k in rng.permutation(len(drawn))]
     return [OracleCase(f"{name}-{i:04d}", net, params, x, y, features_of(net, x.shape[0], extra), flags)
             for i, (net, params, x, y, extra, flags) in enumerate(drawn)]
+
+
+def in_dtype(cases: list[OracleCase], dtype: str) -> list[OracleCase]:
+    """The cases with every number rounded to `dtype` (kept as float64 arrays): what a request
+    in that dtype sends, every number exactly representable in it, and what the reference then
+    computes on. A dtype names how the implementation computes; the reference stays float64."""
+    if dtype == "float64":
+        return cases
+    from .dtypes import round_to
+
+    return [dataclasses.replace(c, params=[Layer(round_to(dtype, W), round_to(dtype, b)) for W, b in c.params],
+                                x=round_to(dtype, c.x), y=_distribution_rows(round_to(dtype, c.y), c.net))
+            for c in cases]
+
+
+def _distribution_rows(y: np.ndarray, net: Network) -> np.ndarray:
+    """Rounding can move a row of soft targets off summing to 1; the spec's check allows 1e-6,
+    which float16 and bfloat16 exceed. Put the rounding error on the row's largest entry (exact
+    for one-hot rows, which round to themselves)."""
+    from bp_spec import get_cost_spec
+
+    if get_cost_spec(net.cost).targets != "distribution":
+        return y
+    y = y.copy()
+    top = np.argmax(y, axis=1)
+    y[np.arange(y.shape[0]), top] += 1.0 - y.sum(axis=1)
+    return y
 
 
 def all_features(cases: list[OracleCase]) -> list[str]:

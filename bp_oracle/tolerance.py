@@ -156,8 +156,7 @@ PRECISION_MODELS: dict[str, PrecisionModel] = {
     )
 }
 
-# The dtypes a request or a sweep can be made in (bfloat16 is emulated where NumPy runs it).
-DTYPES = ("float64",) + tuple(PRECISION_MODELS)
+from .dtypes import DTYPES  # noqa: E402,F401  (the dtypes a request or a sweep can be made in)
 
 # A fixed row per lower dtype for callers that want one number: the model at the largest
 # network of the default sweep (L = 5, n = 12, m = 8, κ = 0). float32's row above predates the
@@ -214,3 +213,41 @@ def tolerance_for_case(dtype: str, depth: int, width: int, batch: int, kappa: fl
     except KeyError:
         raise ValueError(f"no tolerance for dtype {dtype}; known: float64, {', '.join(PRECISION_MODELS)}") from None
     return model.tolerance(depth, width, batch, kappa)
+
+
+# --- a case of an outside implementation, in a dtype ---------------------------------------
+
+
+def case_tolerance(dtype: str, net, m: int, a_L: np.ndarray) -> Tolerance:
+    """The tolerance a request in `dtype` is judged by: float64's fixed policy, or the calibrated
+    error model of the lower precision sized by the case (depth, widest layer, batch, and the
+    conditioning of BP1 at these outputs). It depends on the case alone, never on how any
+    implementation computes it."""
+    return tolerance_for_case(dtype, net.L, max(net.sizes), m, cost_conditioning(net.cost, net.activations[-1], a_L))
+
+
+def beyond_dtype(dtype: str, net, exp) -> str | None:
+    """Why a case cannot be judged in `dtype` (None if it can), from the reference's answers:
+    a number past what the dtype holds (with room for the sums that make it), a pre-activation
+    that rounding can move across a kink (it is not on the kink, but within the tolerance of
+    it), or an output the dtype cannot resolve where BP1 divides by it (`beyond_resolution`).
+    Such cases are not sent in that dtype: 'conforms' speaks only of cases judged."""
+    if dtype == "float64":
+        return None
+    from .dtypes import finfo, unit_roundoff
+
+    info = finfo(dtype)
+    values = [*exp.z, *exp.a, *exp.delta, *(t for layer in exp.grads for t in layer), np.float64(exp.cost)]
+    if max(float(np.max(np.abs(v))) if np.size(v) else 0.0 for v in values) > float(info.max) / 64:
+        return f"a value past what {dtype} holds"
+    tol = case_tolerance(dtype, net, exp.a[0].shape[0], exp.a[-1])
+    from bp_spec import get_activation_spec
+
+    for name, z in zip(net.activations, exp.z):
+        for kink in get_activation_spec(name).kinks:
+            gap = np.abs(np.asarray(z) - kink.at)
+            if np.any((gap > 0) & (gap <= tol.rtol * float(np.max(np.abs(z))) + tol.atol)):
+                return f"a pre-activation of {name} within {dtype}'s rounding of its kink"
+    if beyond_resolution(net.cost, net.activations[-1], exp.a[-1], unit_roundoff(dtype), float(info.smallest_normal)):
+        return f"an output {dtype} cannot resolve where BP1 divides by it"
+    return None

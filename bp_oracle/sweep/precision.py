@@ -26,24 +26,7 @@ import numpy as np
 import manual_bp as mb
 from bp_spec import Layer
 
-from ..tolerance import DTYPES
-
-
-def unit_roundoff(dtype: str) -> float:
-    """u = 2^−p for a p-bit significand: the largest relative error of one rounding."""
-    return float(ml_dtypes.finfo(_storage(dtype)).eps) / 2
-
-
-def finfo(dtype: str):
-    return ml_dtypes.finfo(_storage(dtype))
-
-
-def _storage(dtype: str):
-    if dtype == "bfloat16":
-        return ml_dtypes.bfloat16
-    if dtype in DTYPES:
-        return np.dtype(dtype)
-    raise ValueError(f"unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+from ..dtypes import DTYPES, finfo, unit_roundoff  # noqa: F401  (re-exported for the sweep)
 
 
 # --- bfloat16 emulation ---------------------------------------------------------------------
