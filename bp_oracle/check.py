@@ -14,13 +14,69 @@ from typing import Callable, Iterable, Optional
 
 import numpy as np
 
-from .tolerance import tolerance_for
+from bp_spec import Layer
+
 from .expected import Expected, expected_for_cases
+from .dtypes import storage
 from .judge import ERROR, FAIL, PASS, SKIP, Verdict, judge
 from .protocol import NotTheResponse, ProtocolError, Response, dumps, encode_request, parse_line, parse_response
 from .runner import (MAX_CONSECUTIVE_TIMEOUTS, MAX_LINE_BYTES, STARTUP_ATTEMPTS, GaveUp, Implementation,
                      ImplementationError, StartError)
-from .suites import OracleCase, build_suite, select
+from .suites import OracleCase, build_suite, in_dtype, select
+from .tolerance import DTYPES, Tolerance, beyond_dtype, case_tolerance
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a check asks and how it judges.
+
+    suite, seed: which cases (a pure function of suite, seed, supports and dtype).
+    include, exclude: features that select among them.
+    dtype: the type every number of a request is in (each exactly representable), and the
+        precision the implementation is judged at: float64's fixed tolerance, or the calibrated
+        error model of a lower precision sized per case (bp_oracle.tolerance).
+    supports: the features the implementation declares (activations, costs, l2, l1): every case
+        is then drawn inside them, and a SKIP among them is a failure. None: everything.
+    allow_skip: without `supports`, accept SKIPs (otherwise any SKIP fails the check).
+    rtol, atol: a tolerance for every case instead of the per-case one (the report says so).
+    """
+
+    suite: str = "quick"
+    seed: int = 0
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    dtype: str = "float64"
+    supports: tuple[str, ...] | None = None
+    allow_skip: bool = False
+    rtol: float | None = None
+    atol: float | None = None
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; known: {', '.join(DTYPES)}")
+        if (self.rtol is None) != (self.atol is None):
+            raise ValueError("give both rtol and atol to override the tolerance, or neither")
+        for name in ("rtol", "atol"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0 and np.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+    @property
+    def override(self) -> Tolerance | None:
+        return None if self.rtol is None else Tolerance(float(self.rtol), float(self.atol))
+
+    def tolerance(self, case: OracleCase, exp: Expected) -> Tolerance:
+        return self.override or case_tolerance(self.dtype, case.net, case.m, exp.a[-1])
+
+
+def plan_of(suite="quick", seed=0, include=(), exclude=(), dtype="float64", supports=None, allow_skip=False,
+            rtol=None, atol=None) -> Plan:
+    """A `Plan` from the loose arguments of the public functions."""
+    if isinstance(supports, str):
+        supports = supports.split(",")
+    return Plan(suite, int(seed), tuple(include), tuple(exclude), dtype,
+                None if supports is None else tuple(sorted(str(s).strip() for s in supports if str(s).strip())),
+                bool(allow_skip), rtol, atol)
 
 
 @dataclass
@@ -28,6 +84,7 @@ class CaseResult:
     case: OracleCase
     verdict: Verdict
     seconds: float = 0.0
+    tolerance: Tolerance | None = None  # what the case was judged by
 
 
 @dataclass
@@ -36,14 +93,40 @@ class Report:
     seed: int
     implementation: str
     results: list[CaseResult] = field(default_factory=list)
+    plan: Plan = field(default_factory=Plan)
+    not_asked: dict[str, str] = field(default_factory=dict)  # case id → why the dtype cannot judge it
+    problems: list[str] = field(default_factory=list)  # what fails the run outside any case (grade's stray lines)
+    tool: str = "check"  # or "grade"
 
     def count(self, outcome: str) -> int:
         return sum(r.verdict.outcome == outcome for r in self.results)
 
     @property
+    def judged(self) -> int:
+        """Cases whose answer was compared with the reference's (PASS or FAIL)."""
+        return self.count(PASS) + self.count(FAIL)
+
+    @property
+    def skip_problem(self) -> str | None:
+        """Why the SKIPs (answers 'unsupported') fail the check, or None if they do not."""
+        skips = self.count(SKIP)
+        if not skips:
+            return None
+        if self.plan.supports is not None:
+            return (f"{skips} case(s) inside the declared features (--supports {','.join(self.plan.supports)}) "
+                    f"were SKIPped: what is declared must be answered")
+        if self.plan.allow_skip:
+            return None
+        return (f"{skips} case(s) were SKIPped (answered 'unsupported'): declare what the implementation "
+                f"supports with --supports FEATURE[,FEATURE…] (e.g. --supports sigmoid,quadratic) to be asked "
+                f"only about that, or accept the skips with --allow-skip")
+
+    @property
     def ok(self) -> bool:
-        """Nothing FAILed or ERRORed (SKIPs are allowed: an implementation may not support everything)."""
-        return not any(r.verdict.outcome in (FAIL, ERROR) for r in self.results)
+        """Conforms: at least one case judged, every case judged and right (PASS), but for SKIPs
+        accepted with `allow_skip`. 'Conforms' never covers a case it did not ask about."""
+        return (self.judged > 0 and not any(r.verdict.outcome in (FAIL, ERROR) for r in self.results)
+                and self.skip_problem is None and not self.problems)
 
     @property
     def exit_code(self) -> int:
@@ -52,49 +135,85 @@ class Report:
     def by_outcome(self, outcome: str) -> list[CaseResult]:
         return [r for r in self.results if r.verdict.outcome == outcome]
 
+    def summary(self) -> str:
+        """One line: how many cases, what was asked and how it was judged, the counts, the verdict."""
+        counts = ", ".join(f"{self.count(o)} {o}" for o in (PASS, FAIL, ERROR, SKIP))
+        verdict = "conforms" if self.ok else "does NOT conform"
+        plan, how = self.plan, [self.plan.dtype]
+        if plan.override:
+            how.append(f"tolerance OVERRIDDEN to rtol {plan.rtol:g}, atol {plan.atol:g}")
+        if plan.supports is not None:
+            how.append(f"supports {','.join(plan.supports)}")
+        if self.not_asked:
+            how.append(f"{len(self.not_asked)} case(s) {plan.dtype} cannot judge not asked")
+        return (f"{self.tool}: {len(self.results)} cases of suite {self.suite!r} (seed {self.seed}, "
+                f"{'; '.join(how)}): {counts}; {self.judged} judged: {verdict}")
+
+    __str__ = summary
+
 
 @lru_cache(maxsize=8)
-def _suite(name: str, seed: int) -> tuple[OracleCase, ...]:
-    return tuple(build_suite(name, seed))
+def _suite(name: str, seed: int, supports, dtype: str) -> tuple[OracleCase, ...]:
+    return tuple(in_dtype(build_suite(name, seed, supports), dtype))
 
 
-_expected_cache: dict[tuple[str, int, str], Expected] = {}
+_expected_cache: dict[tuple, Expected] = {}
 
 
-def expected(case: OracleCase, suite: str, seed: int) -> Expected:
+def _key(plan: Plan, case: OracleCase) -> tuple:
+    return (plan.suite, plan.seed, plan.supports, plan.dtype, case.id)
+
+
+def expected(case: OracleCase, plan: Plan) -> Expected:
     """The reference's answers, computed once per case and process."""
-    key = (suite, seed, case.id)
-    if key not in _expected_cache:
-        prepare_expected([case], suite, seed)
-    return _expected_cache[key]
+    if _key(plan, case) not in _expected_cache:
+        prepare_expected([case], plan)
+    return _expected_cache[_key(plan, case)]
 
 
-def prepare_expected(cases: list[OracleCase], suite: str, seed: int) -> None:
+def prepare_expected(cases: list[OracleCase], plan: Plan) -> None:
     """Compute the answers of every case not yet cached, in padded batches."""
-    missing = [c for c in cases if (suite, seed, c.id) not in _expected_cache]
+    missing = [c for c in cases if _key(plan, c) not in _expected_cache]
     for case, exp in zip(missing, expected_for_cases(missing)):
-        _expected_cache[(suite, seed, case.id)] = exp
+        _expected_cache[_key(plan, case)] = exp
 
 
-def cases_for(suite: str, seed: int, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> list[OracleCase]:
-    cases = select(list(_suite(suite, seed)), list(include), list(exclude))
-    prepare_expected(cases, suite, seed)
-    return cases
+def plan_cases(plan: Plan) -> tuple[list[OracleCase], dict[str, str]]:
+    """The cases a plan asks about, with their answers computed, and those of the suite its dtype
+    cannot judge (id → why: bp_oracle.tolerance.beyond_dtype), which are not asked."""
+    cases = select(list(_suite(plan.suite, plan.seed, plan.supports, plan.dtype)), list(plan.include),
+                   list(plan.exclude))
+    prepare_expected(cases, plan)
+    asked, not_asked = [], {}
+    for case in cases:
+        why = beyond_dtype(plan.dtype, case.net, expected(case, plan))
+        if why:
+            not_asked[case.id] = why
+        else:
+            asked.append(case)
+    return asked, not_asked
 
 
-def verdict_for(case: OracleCase, exp: Expected, response: Response, tol=None) -> Verdict:
+def cases_for(suite: str = "quick", seed: int = 0, include: Iterable[str] = (), exclude: Iterable[str] = (),
+              **plan) -> list[OracleCase]:
+    """The cases of a suite that a check asks about (see `Plan` for the keyword arguments)."""
+    return plan_cases(plan_of(suite, seed, include, exclude, **plan))[0]
+
+
+def verdict_for(case: OracleCase, exp: Expected, response: Response, tol: Tolerance | None = None) -> Verdict:
     if response.kind == "unsupported":
         return Verdict(SKIP, message=f"unsupported: {response.reason}")
     if response.kind == "error":
         return Verdict(ERROR, message=f"the implementation reported an error: {response.reason}")
-    return judge(case, exp, response, tol or tolerance_for("float64"))
+    return judge(case, exp, response, tol or case_tolerance("float64", case.net, case.m, exp.a[-1]))
 
 
 def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float = 30.0,
               include: Iterable[str] = (), exclude: Iterable[str] = (),
               on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None,
-              max_line_bytes: int = MAX_LINE_BYTES) -> Report:
-    """Ask the command about every case of the suite.
+              max_line_bytes: int = MAX_LINE_BYTES, **plan) -> Report:
+    """Ask the command about every case of the suite (keyword arguments of `Plan`: dtype,
+    supports, allow_skip, rtol, atol).
 
     Raises runner.StartError when it cannot start: not found, or, before it has read any request,
     it exits without reading the first one on STARTUP_ATTEMPTS starts in a row. Raises
@@ -102,16 +221,17 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
     with cases left to ask. A line that is not the response to its request is that case's ERROR,
     and a fresh process answers the next case.
     """
-    cases = cases_for(suite, seed, include, exclude)
-    report = Report(suite, seed, command)
+    plan = plan_of(suite, seed, include, exclude, **plan)
+    cases, not_asked = plan_cases(plan)
+    report = Report(suite, seed, command, plan=plan, not_asked=not_asked)
     impl = Implementation(command, timeout=timeout, cwd=cwd, max_line_bytes=max_line_bytes)
     started = False  # the program has read a request: from then on a death is that case's ERROR
     timeouts: list[str] = []
     try:
         impl.start()
         for index, case in enumerate(cases):
-            exp = expected(case, suite, seed)
-            request = dumps(encode_request(case.id, case.net, case.params, case.x, case.y))
+            exp = expected(case, plan)
+            request = dumps(encode_request(case.id, case.net, case.params, case.x, case.y, plan.dtype))
             attempts = 0
             while True:
                 t0 = time.perf_counter()
@@ -120,7 +240,7 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
                     line = impl.ask(request)
                     started = True
                     response = parse_response(parse_line(line), case.id, case.net, case.m)
-                    verdict = verdict_for(case, exp, response)
+                    verdict = verdict_for(case, exp, response, plan.tolerance(case, exp))
                 except ImplementationError as e:
                     if not started and e.before_reading:
                         attempts += 1
@@ -135,7 +255,7 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
                 except ProtocolError as e:
                     verdict = Verdict(ERROR, message=str(e))
                 break
-            result = CaseResult(case, verdict, time.perf_counter() - t0)
+            result = CaseResult(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp))
             report.results.append(result)
             if on_result:
                 on_result(result)
@@ -161,9 +281,10 @@ def _to_wire(value):
     return value
 
 
-def _python_response(fn, case: OracleCase) -> Response:
+def _python_response(fn, case: OracleCase, dtype: str = "float64") -> Response:
+    cast = (lambda v: v.copy()) if dtype == "float64" else (lambda v: v.astype(storage(dtype)))  # noqa: E731
     try:
-        out = fn(case.net, [p for p in case.params], case.x.copy(), case.y.copy())
+        out = fn(case.net, [Layer(cast(W), cast(b)) for W, b in case.params], cast(case.x), cast(case.y))
     except NotImplementedError as e:
         return Response(case.id, "unsupported", reason=str(e) or "NotImplementedError")
     answer = dict(out) if isinstance(out, dict) else {"grads": out}
@@ -176,25 +297,30 @@ def _python_response(fn, case: OracleCase) -> Response:
 
 
 def check_implementation(fn: Callable, suite: str = "quick", seed: int = 0,
-                         include: Iterable[str] = (), exclude: Iterable[str] = ()) -> Report:
+                         include: Iterable[str] = (), exclude: Iterable[str] = (), *, dtype: str = "float64",
+                         supports: Iterable[str] | str | None = None, allow_skip: bool = False,
+                         rtol: float | None = None, atol: float | None = None) -> Report:
     """Judge a Python backprop `fn(net, params, x, y)` on a suite.
 
-    `fn` gets a `bp_spec.Network`, a list of `Layer(W, b)` (W is (n_l, n_{l−1})), x (m, n_0)
-    and y (m, n_L); it returns a list of (∂C/∂W, ∂C/∂b) pairs, or a dict with "grads" and
-    optionally "cost", "z", "a", "deltas". Raising NotImplementedError skips a case; any other
-    exception is an ERROR for that case.
+    `fn` gets a `bp_spec.Network` (`.sizes`, `.activations`, `.cost`, `.l2`, `.l1`), a list of
+    `Layer(W, b)` (W is (n_l, n_{l−1})), x (m, n_0) and y (m, n_L), all arrays in `dtype`; it
+    returns a list of (∂C/∂W, ∂C/∂b) pairs, or a dict with "grads" and optionally "cost", "z",
+    "a", "deltas". Raising NotImplementedError is a SKIP for that case (see `Plan` for how SKIPs,
+    `supports` and `allow_skip` decide the verdict); any other exception is an ERROR for that case.
     """
-    report = Report(suite, seed, getattr(fn, "__qualname__", repr(fn)))
-    for case in cases_for(suite, seed, include, exclude):
-        exp = expected(case, suite, seed)
+    plan = plan_of(suite, seed, include, exclude, dtype, supports, allow_skip, rtol, atol)
+    cases, not_asked = plan_cases(plan)
+    report = Report(suite, seed, getattr(fn, "__qualname__", repr(fn)), plan=plan, not_asked=not_asked)
+    for case in cases:
+        exp = expected(case, plan)
         t0 = time.perf_counter()
         try:
-            verdict = verdict_for(case, exp, _python_response(fn, case))
+            verdict = verdict_for(case, exp, _python_response(fn, case, plan.dtype), plan.tolerance(case, exp))
         except ProtocolError as e:
             verdict = Verdict(ERROR, message=str(e))
         except Exception as e:  # noqa: BLE001  (their bug, reported as the case's ERROR)
             verdict = Verdict(ERROR, message=f"raised {type(e).__name__}: {e}")
-        report.results.append(CaseResult(case, verdict, time.perf_counter() - t0))
+        report.results.append(CaseResult(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp)))
     return report
 
 
@@ -211,6 +337,11 @@ def failure_lines(report: Report) -> list[str]:
             lines.append(f"     follows from it: {names}")
     for r in report.by_outcome(ERROR):
         lines.append(f"ERROR {r.case.id}: {r.verdict.message}")
+    lines += [f"ERROR {p}" for p in report.problems]
+    if report.skip_problem:
+        lines.append(f"SKIP {report.skip_problem}")
+    if report.judged == 0 and report.results:
+        lines.append("nothing was judged: no case got an answer that could be compared with the reference")
     return lines
 
 
@@ -218,5 +349,5 @@ def assert_backprop_correct(fn: Callable, suite: str = "quick", seed: int = 0, *
     """For pytest: raise AssertionError naming every root cause unless `fn` passes the suite."""
     report = check_implementation(fn, suite=suite, seed=seed, **kwargs)
     if not report.ok:
-        raise AssertionError("backprop disagrees with the reference:\n" + "\n".join(failure_lines(report)))
+        raise AssertionError("backprop does not conform:\n" + "\n".join(failure_lines(report)))
     return report

@@ -31,7 +31,7 @@ class BpOracle:
         from .check import failure_lines, run_check
         report = run_check(command, suite=suite or self.suite, seed=self.seed, timeout=timeout, **kwargs)
         if not report.ok:
-            raise AssertionError(f"{command} disagrees with the reference:\n" + "\n".join(failure_lines(report)))
+            raise AssertionError(f"{command} does not conform:\n" + "\n".join(failure_lines(report)))
         return report
 
 

@@ -14,18 +14,18 @@ OUTCOMES = (PASS, FAIL, ERROR, SKIP)
 
 
 def feature_matrix(report: Report) -> dict[str, Counter]:
-    """feature → Counter of outcomes over the cases that cover it."""
+    """feature → Counter of outcomes over the cases that cover it, and how many were judged
+    (compared with the reference: PASS or FAIL): the coverage of what the verdict speaks for."""
     matrix: dict[str, Counter] = defaultdict(Counter)
     for r in report.results:
         for f in r.case.features:
             matrix[f][r.verdict.outcome] += 1
+            matrix[f]["judged"] += r.verdict.outcome in (PASS, FAIL)
     return dict(sorted(matrix.items()))
 
 
 def summary_line(report: Report) -> str:
-    counts = ", ".join(f"{report.count(o)} {o}" for o in OUTCOMES)
-    verdict = "conforms" if report.ok else "does NOT conform"
-    return f"{len(report.results)} cases of suite {report.suite!r} (seed {report.seed}): {counts}: {verdict}"
+    return report.summary()
 
 
 def render_console(report: Report, console) -> None:
@@ -33,10 +33,11 @@ def render_console(report: Report, console) -> None:
 
     table = Table(title=f"bp-oracle check: {report.implementation}", title_justify="left")
     table.add_column("feature")
+    table.add_column("judged", justify="right")
     for o in OUTCOMES:
         table.add_column(o, justify="right")
     for feature, counts in feature_matrix(report).items():
-        cells = [str(counts[o]) if counts[o] else "·" for o in OUTCOMES]
+        cells = [str(counts["judged"])] + [str(counts[o]) if counts[o] else "·" for o in OUTCOMES]
         style = "red" if counts[FAIL] or counts[ERROR] else None
         table.add_row(feature, *cells, style=style)
     console.print(table)
@@ -54,6 +55,8 @@ def to_json(report: Report) -> dict:
         # no timings here, so the same implementation, suite and seed give a byte-identical report
         entry = {"id": r.case.id, "outcome": r.verdict.outcome, "network": r.case.net.to_dict(),
                  "m": r.case.m, "features": list(r.case.features)}
+        if r.tolerance is not None:
+            entry["tolerance"] = {"rtol": r.tolerance.rtol, "atol": r.tolerance.atol}
         if r.verdict.message:
             entry["message"] = r.verdict.message
         if r.verdict.findings:
@@ -65,11 +68,17 @@ def to_json(report: Report) -> dict:
                 "inferred": f.inferred, "hint": f.hint, "line": f.line(r.case.id),
             } for f in r.verdict.findings]
         cases.append(entry)
+    plan = report.plan
     return {
-        "tool": "bp-oracle check", "protocol": "bp-oracle/1", "implementation": report.implementation,
-        "suite": report.suite, "seed": report.seed, "ok": report.ok,
+        "tool": f"bp-oracle {report.tool}", "protocol": "bp-oracle/1", "implementation": report.implementation,
+        "suite": report.suite, "seed": report.seed, "dtype": plan.dtype,
+        "supports": list(plan.supports) if plan.supports is not None else None, "allow_skip": plan.allow_skip,
+        "tolerance_override": {"rtol": plan.rtol, "atol": plan.atol} if plan.override else None,
+        "ok": report.ok, "judged": report.judged,
         "counts": {o: report.count(o) for o in OUTCOMES},
-        "features": {f: dict(c) for f, c in feature_matrix(report).items()},
+        "coverage": {f: {"judged": c["judged"], **{o: c[o] for o in OUTCOMES}} for f, c in feature_matrix(report).items()},
+        "not_asked": dict(sorted(report.not_asked.items())),
+        "problems": list(report.problems) + ([report.skip_problem] if report.skip_problem else []),
         "cases": cases,
     }
 
@@ -82,13 +91,19 @@ def write_json(report: Report, path: str) -> None:
 
 def to_junit(report: Report) -> ET.ElementTree:
     """One <testcase> per case; FAIL → <failure>, ERROR → <error>, SKIP → <skipped>."""
-    suite = ET.Element("testsuite", name=f"bp-oracle.{report.suite}", tests=str(len(report.results)),
-                       failures=str(report.count(FAIL)), errors=str(report.count(ERROR)),
+    extra = len(report.problems) + bool(report.skip_problem)
+    suite = ET.Element("testsuite", name=f"bp-oracle.{report.suite}", tests=str(len(report.results) + extra),
+                       failures=str(report.count(FAIL)), errors=str(report.count(ERROR) + extra),
                        skipped=str(report.count(SKIP)),
                        time=f"{sum(r.seconds for r in report.results):.3f}", hostname=platform.node())
     props = ET.SubElement(suite, "properties")
-    for name, value in (("implementation", report.implementation), ("seed", str(report.seed))):
+    for name, value in (("implementation", report.implementation), ("seed", str(report.seed)),
+                        ("dtype", report.plan.dtype), ("judged", str(report.judged)), ("ok", str(report.ok).lower())):
         ET.SubElement(props, "property", name=name, value=value)
+    for problem in report.problems + ([report.skip_problem] if report.skip_problem else []):
+        # what fails the run outside any case is a failing test of its own, so JUnit agrees with the exit code
+        node = ET.SubElement(suite, "testcase", classname=f"bp-oracle.{report.suite}", name="the run as a whole")
+        ET.SubElement(node, "error", message=problem, type="ERROR")
     for r in report.results:
         case = ET.SubElement(suite, "testcase", classname=f"bp-oracle.{report.suite}",
                              name=f"{r.case.id} {' '.join(r.case.net.activations)} {r.case.net.cost} m={r.case.m}",

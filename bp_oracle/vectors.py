@@ -2,10 +2,13 @@
 grader that judges an implementation's responses against them with the same verdicts.
 
 A folder holds `manifest.json` and one `<id>.json` per case. Each case file has the exact
-protocol request, the expected z, a, δ, cost and gradients (and ∇_a C, σ'(z^L) and the other kink
-convention where it applies), the tolerance per dtype, the case's features and flags, and a
-`checksum`: sha256 of the file's canonical JSON without that field. The manifest lists every
-file with the sha256 of its bytes. Same version + suite + seed → byte-identical files.
+protocol request (in the vectors' dtype, every number exactly representable in it), the expected
+z, a, δ, cost and gradients (and ∇_a C, σ'(z^L) where finite, and the answers at the other end of
+a kink's subgradients where a unit sits on one), the tolerance the case is judged by, its
+features and flags, and a `checksum`: sha256 of the file's canonical JSON without that field. The
+manifest lists every file with the sha256 of its bytes, and the plan (suite, seed, dtype,
+supports). Same version + plan → byte-identical files. A folder is written whole or not at all:
+into a temporary folder beside it, renamed into place at the end.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,14 +26,14 @@ import numpy as np
 
 from bp_spec import Layer, Network
 
-from .tolerance import TOLERANCES, Tolerance
-from .check import CaseResult, Report, expected, prepare_expected, verdict_for
+from .check import CaseResult, Plan, Report, expected, plan_cases, plan_of, verdict_for
+from .tolerance import Tolerance
 from .expected import expected_from_json, expected_to_json
 from .judge import ERROR, Verdict
 from .protocol import PROTOCOL, ProtocolError, dumps, encode_request, parse_line, parse_response
-from .suites import OracleCase, build_suite
+from .suites import OracleCase
 
-SCHEMA = "bp-oracle-vectors/1"
+SCHEMA = "bp-oracle-vectors/2"
 MANIFEST = "manifest.json"
 
 
@@ -50,36 +55,56 @@ def _file_bytes(obj: dict) -> bytes:
     return (dumps(obj) + "\n").encode("utf-8")
 
 
-def case_document(case: OracleCase, suite: str, seed: int) -> dict:
-    exp = expected(case, suite, seed)
+def _plan_json(plan: Plan) -> dict:
+    return {"suite": plan.suite, "seed": plan.seed, "dtype": plan.dtype,
+            "supports": list(plan.supports) if plan.supports is not None else None}
+
+
+def case_document(case: OracleCase, plan: Plan) -> dict:
+    exp = expected(case, plan)
     return _with_checksum({
-        "schema": SCHEMA, "version": _version(), "suite": suite, "seed": seed, "id": case.id,
-        "request": encode_request(case.id, case.net, case.params, case.x, case.y),
+        "schema": SCHEMA, "version": _version(), **_plan_json(plan), "id": case.id,
+        "request": encode_request(case.id, case.net, case.params, case.x, case.y, plan.dtype),
         "expected": expected_to_json(exp),
-        "tolerance": {dtype: asdict(tol) for dtype, tol in sorted(TOLERANCES.items())},
+        "tolerance": asdict(plan.tolerance(case, exp)),
         "features": list(case.features), "flags": dict(sorted(case.flags.items())),
     })
 
 
-def write_vectors(out: str, suite: str = "quick", seed: int = 0, on_case=None) -> Path:
-    """Write the suite's vectors into folder `out` (created if missing); returns the manifest path."""
+def write_vectors(out: str, suite: str = "quick", seed: int = 0, on_case=None, **plan) -> Path:
+    """Write the suite's vectors into folder `out`, whole or not at all; returns the manifest
+    path. `out` must be missing, empty, or a folder of vectors written before (it is replaced).
+    Keyword arguments: dtype and supports (see `bp_oracle.check.Plan`)."""
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"--out {out!r} exists and is not a folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = []
-    cases = build_suite(suite, seed)
-    prepare_expected(cases, suite, seed)
-    for case in cases:
-        data = _file_bytes(case_document(case, suite, seed))
-        name = f"{case.id}.json"
-        (folder / name).write_bytes(data)
-        entries.append({"id": case.id, "file": name, "sha256": _sha256(data)})
-        if on_case:
-            on_case(case)
-    manifest = _with_checksum({"schema": SCHEMA, "version": _version(), "protocol": PROTOCOL,
-                               "suite": suite, "seed": seed, "cases": entries})
-    (folder / MANIFEST).write_bytes(_file_bytes(manifest))
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
+        raise ValueError(f"--out {out!r} is a folder with other files in it, not vectors: give a new or empty folder")
+    plan = plan_of(suite, seed, **plan)
+    cases, _ = plan_cases(plan)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        entries = []
+        for case in cases:
+            try:
+                data = _file_bytes(case_document(case, plan))
+            except (ValueError, TypeError) as e:  # e.g. a number JSON cannot hold: name the case
+                raise RuntimeError(f"vectors: case {case.id} could not be written: {e}") from e
+            name = f"{case.id}.json"
+            (work / name).write_bytes(data)
+            entries.append({"id": case.id, "file": name, "sha256": _sha256(data)})
+            if on_case:
+                on_case(case)
+        manifest = _with_checksum({"schema": SCHEMA, "version": _version(), "protocol": PROTOCOL,
+                                   **_plan_json(plan), "cases": entries})
+        (work / MANIFEST).write_bytes(_file_bytes(manifest))
+        if folder.exists():
+            shutil.rmtree(folder)
+        work.rename(folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return folder / MANIFEST
 
 
@@ -125,8 +150,8 @@ def _check_checksum(obj: dict, where: str) -> None:
                           f"actual {actual[:19]}…): the file was changed or corrupted")
 
 
-def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, dict]:
-    """(case, expected, tolerance table) from one vector file, validated."""
+def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, Tolerance]:
+    """(case, expected, the case's tolerance) from one vector file, validated."""
     doc, data = _load_json(path)
     where = str(path)
     if sha256 is not None and _sha256(data) != sha256:
@@ -143,8 +168,10 @@ def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, d
         x, y = net.check_batch(_require(request, "x", list, where), _require(request, "y", list, where))
         exp = expected_from_json(_require(doc, "expected", dict, where))
         _check_expected_shapes(net, x.shape[0], exp)
-        tolerances = {k: Tolerance(float(v["rtol"]), float(v["atol"]))
-                      for k, v in _require(doc, "tolerance", dict, where).items()}
+        given = _require(doc, "tolerance", dict, where)
+        tolerance = Tolerance(float(given["rtol"]), float(given["atol"]))
+        if not (np.isfinite(tolerance.rtol) and np.isfinite(tolerance.atol)) or min(tolerance.rtol, tolerance.atol) < 0:
+            raise ValueError("the tolerance must be finite and ≥ 0")
     except VectorError:
         raise
     except (ValueError, TypeError, KeyError) as e:
@@ -153,7 +180,7 @@ def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, d
         raise VectorError(f"{where}: request id {request.get('id')!r} does not match {case_id!r}")
     case = OracleCase(case_id, net, [Layer(W, b) for W, b in params], x, y,
                       tuple(_require(doc, "features", list, where)), dict(_require(doc, "flags", dict, where)))
-    return case, exp, tolerances
+    return case, exp, tolerance
 
 
 def _check_expected_shapes(net: Network, m: int, exp) -> None:
@@ -164,7 +191,9 @@ def _check_expected_shapes(net: Network, m: int, exp) -> None:
         raise ValueError("expected grads have the wrong shapes")
 
 
-def load_vectors(folder: str) -> list[tuple[OracleCase, Any, dict]]:
+def load_vectors(folder: str, with_manifest: bool = False):
+    """Every (case, expected, tolerance) of a vector folder, validated; with the manifest too
+    when `with_manifest`."""
     root = Path(folder)
     if not root.is_dir():
         raise VectorError(f"--vectors {folder!r} is not a folder")
@@ -179,17 +208,17 @@ def load_vectors(folder: str) -> list[tuple[OracleCase, Any, dict]]:
         if os.path.basename(name) != name:
             raise VectorError(f"{where}: file name {name!r} must not contain a path")
         loaded.append(load_case(root / name, _require(entry, "sha256", str, where)))
-    return loaded
+    return (loaded, manifest) if with_manifest else loaded
 
 
 # --- grading -----------------------------------------------------------------------------------
 
 
-def grade(folder: str, results: str) -> tuple[Report, list[str]]:
+def grade(folder: str, results: str, allow_skip: bool = False) -> tuple[Report, list[str]]:
     """Judge a JSON Lines file of responses against the vectors. Returns the report and the
     problems that belong to no case (unparseable lines, unknown or repeated ids)."""
-    loaded = load_vectors(folder)
-    by_id = {case.id: (case, exp, tols) for case, exp, tols in loaded}
+    loaded, manifest = load_vectors(folder, with_manifest=True)
+    by_id = {case.id: (case, exp, tol) for case, exp, tol in loaded}
     answers: dict[str, Any] = {}
     stray: list[str] = []
     try:
@@ -211,9 +240,12 @@ def grade(folder: str, results: str) -> tuple[Report, list[str]]:
             stray.append(f"line {number}: a second response for {rid!r}")
         else:
             answers[rid] = obj
-    report = Report("vectors", 0, results)
-    for case, exp, tols in loaded:
-        tol = tols.get("float64") or TOLERANCES["float64"]
+    supports = manifest.get("supports")
+    plan = Plan(str(manifest.get("suite", "vectors")), int(manifest.get("seed", 0)), dtype=str(manifest.get("dtype", "float64")),
+                supports=tuple(supports) if isinstance(supports, list) else None, allow_skip=allow_skip)
+    report = Report(plan.suite, plan.seed, results, plan=plan, problems=[f"results file {s}" for s in stray],
+                    tool="grade")
+    for case, exp, tol in loaded:
         if case.id not in answers:
             verdict = Verdict(ERROR, message="no response for this case in the results file")
         else:
@@ -221,5 +253,5 @@ def grade(folder: str, results: str) -> tuple[Report, list[str]]:
                 verdict = verdict_for(case, exp, parse_response(answers[case.id], case.id, case.net, case.m), tol)
             except ProtocolError as e:
                 verdict = Verdict(ERROR, message=str(e))
-        report.results.append(CaseResult(case, verdict))
+        report.results.append(CaseResult(case, verdict, tolerance=tol))
     return report, stray

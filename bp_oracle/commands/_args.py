@@ -55,6 +55,66 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def seed(text: str) -> int | str:
+    """An integer ≥ 0, or `random`: a fresh seed drawn for this run (printed with its replay)."""
+    return "random" if text == "random" else non_negative_int(text)
+
+
+def fresh_seed() -> int:
+    import secrets
+
+    return secrets.randbelow(2**31)
+
+
+def feature_list(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names:
+        raise usage_error(f"expected feature names separated by commas, got {text!r}")
+    return names
+
+
+def dtype(text: str) -> str:
+    from ..dtypes import DTYPES
+
+    if text not in DTYPES:
+        raise usage_error(f"unknown dtype {text!r}; known: {', '.join(DTYPES)}")
+    return text
+
+
+def add_plan_arguments(p, *, judging: bool = True) -> None:
+    """The arguments that say which cases are asked, in which dtype, about what the implementation
+    supports (check, vectors) and how they are judged (check)."""
+    p.add_argument("--suite", choices=["quick", "default", "full"], default="default")
+    p.add_argument("--seed", type=seed, default=0, metavar="N|random",
+                   help="the suite's seed (default 0); 'random' draws a fresh one and prints it with the "
+                        "replay command, so a published suite cannot be answered from a table")
+    p.add_argument("--dtype", type=dtype, default="float64",
+                   help="the type of every number of a request, and the precision it is judged at: float64's "
+                        "tolerance, or the calibrated error model of float32/float16/bfloat16 per case (default float64)")
+    p.add_argument("--supports", type=feature_list, metavar="FEATURE[,FEATURE…]",
+                   help="what the implementation supports (activations, costs, l2, l1: the names --include takes): "
+                        "every case is drawn inside it, and a SKIP there fails")
+    if judging:
+        p.add_argument("--allow-skip", action="store_true",
+                       help="accept SKIPs (answers 'unsupported'); without --supports any SKIP otherwise fails")
+        p.add_argument("--rtol", type=non_negative_float, help="judge every case by this rtol (with --atol) instead "
+                                                              "of its own tolerance; the report says it was overridden")
+        p.add_argument("--atol", type=non_negative_float, help="see --rtol")
+
+
+def plan_keywords(args) -> dict:
+    """The `bp_oracle.check.Plan` keywords of parsed plan arguments; a random seed is drawn here."""
+    if args.seed == "random":
+        args.seed = fresh_seed()
+        args.seed_was_random = True
+    if (getattr(args, "rtol", None) is None) != (getattr(args, "atol", None) is None):
+        raise usage_error("--rtol and --atol go together")
+    keywords = {"dtype": args.dtype, "supports": args.supports}
+    if hasattr(args, "allow_skip"):
+        keywords.update(allow_skip=args.allow_skip, rtol=args.rtol, atol=args.atol)
+    return keywords
+
+
 def output_file(text: str) -> str:
     """A path whose folder exists, so a long run does not end in 'cannot write'."""
     folder = os.path.dirname(os.path.abspath(text))

@@ -7,17 +7,18 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ._args import non_negative_int, output_file, positive_float
+from ._args import add_plan_arguments, output_file, plan_keywords, positive_float
 
 
 def add_parser(sub, help: str) -> None:
     p = sub.add_parser("check", help=help,
                        description="Drive CMD over JSON Lines (protocol bp-oracle/1, docs/protocol.md) and "
-                                   "judge its gradients equation by equation. Exit 0: conforms; 1: a FAIL or "
-                                   "ERROR; 2: bad usage, or CMD cannot be started.")
+                                   "judge its gradients equation by equation. Exit 0: conforms (every case "
+                                   "asked was judged and right); 1: a FAIL or ERROR, a SKIP not accepted, or "
+                                   "the program stopped answering; 2: bad usage, or CMD cannot be started; "
+                                   "3: an internal error of bp-oracle.")
     p.add_argument("--impl", required=True, metavar="CMD", help="the command to run, e.g. \"./mybp --oracle\"")
-    p.add_argument("--suite", choices=["quick", "default", "full"], default="default")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    add_plan_arguments(p)
     p.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
                    help="per request; a command that takes longer is killed and restarted (default 30)")
     p.add_argument("--include", action="append", default=[], metavar="FEATURE",
@@ -34,10 +35,13 @@ def run(args) -> int:
     from ..report import render_console, write_json, write_junit
     from ..runner import GaveUp, StartError
 
-    with user_input():  # an unknown --include/--exclude feature
-        cases = cases_for(args.suite, args.seed, args.include, args.exclude)
+    plan = plan_keywords(args)
+    with user_input():  # an unknown --include/--exclude/--supports feature
+        cases = cases_for(args.suite, args.seed, args.include, args.exclude, **plan)
     if not cases:
         raise UsageError("no case has every --include feature without an --exclude one")
+    if getattr(args, "seed_was_random", False):
+        print(f"seed {args.seed} (drawn at random); replay: {_replay(args)}", file=sys.stderr)
     console = Console(highlight=False, width=max(Console().width, 120))
     show = sys.stderr.isatty()
     with Progress(TextColumn("check"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -46,7 +50,7 @@ def run(args) -> int:
         gave_up = None
         try:
             report = run_check(args.impl, args.suite, args.seed, args.timeout, args.include, args.exclude,
-                               on_result=lambda r: progress.advance(task))
+                               on_result=lambda r: progress.advance(task), **plan)
         except StartError as e:  # not found, or it dies at start-up: one line, exit 2
             raise UsageError(str(e)) from None
         except GaveUp as e:  # it stopped answering: one line, a non-zero verdict (exit 1)
@@ -60,3 +64,15 @@ def run(args) -> int:
     if args.junit:
         write_junit(report, args.junit)
     return report.exit_code
+
+
+def _replay(args) -> str:
+    import shlex
+
+    parts = ["bp-oracle check", "--impl", shlex.quote(args.impl), "--suite", args.suite, "--seed", str(args.seed)]
+    if args.dtype != "float64":
+        parts += ["--dtype", args.dtype]
+    if args.supports:
+        parts += ["--supports", ",".join(args.supports)]
+    parts += [f"--include {shlex.quote(f)}" for f in args.include] + [f"--exclude {shlex.quote(f)}" for f in args.exclude]
+    return " ".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._args import non_negative_int
+from ._args import add_plan_arguments, plan_keywords
 
 
 def add_parser(sub, help: str) -> None:
@@ -11,8 +11,7 @@ def add_parser(sub, help: str) -> None:
                                    "the expected z, a, δ, cost and gradients, tolerances per dtype, flags. "
                                    "Byte-identical from run to run for the same version, suite and seed.")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--suite", choices=["quick", "default", "full"], default="default")
-    p.add_argument("--seed", type=non_negative_int, default=0)
+    add_plan_arguments(p, judging=False)
     p.set_defaults(run=run, uses_reference=True)
 
 
@@ -21,6 +20,6 @@ def run(args) -> int:
     from ..vectors import write_vectors
 
     with user_input():  # an --out that is not a folder
-        manifest = write_vectors(args.out, args.suite, args.seed)
-    print(f"wrote the {args.suite!r} suite (seed {args.seed}) to {manifest.parent}/ (index: {manifest.name})")
+        manifest = write_vectors(args.out, args.suite, args.seed, **plan_keywords(args))
+    print(f"wrote the {args.suite!r} suite (seed {args.seed}, {args.dtype}) to {manifest.parent}/ (index: {manifest.name})")
     return 0

@@ -72,10 +72,10 @@ def test_vector_loader_rejects_malformed_files_with_vector_error(tmp_path_factor
 
 
 def _real_case_document():
-    from bp_oracle.suites import build_suite
+    from bp_oracle.check import Plan, plan_cases
     from bp_oracle.vectors import case_document
-    case = build_suite("quick")[0]
-    return case_document(case, "quick", 0)
+    plan = Plan("quick", 0)
+    return case_document(plan_cases(plan)[0][0], plan)
 
 
 REAL = None

@@ -128,10 +128,15 @@ def test_a_crash_on_one_request_costs_only_that_case():
     assert outcomes[1] == ERROR and outcomes.count(ERROR) == 1 and outcomes.count(PASS) == len(outcomes) - 1
 
 
-def test_stderr_noise_and_unsupported_answers_are_not_errors():
+def test_stderr_noise_is_not_an_error_and_a_program_answering_only_unsupported_never_conforms():
     assert run_check(f"{MISBEHAVING} stderr_noise", "quick", include=["depth:1"]).ok
     report = run_check(f"{MISBEHAVING} unsupported", "quick", include=["depth:1"])
-    assert report.ok and report.count(SKIP) == len(report.results)
+    assert report.count(SKIP) == len(report.results) > 0 and report.count(ERROR) == 0
+    assert not report.ok and "--supports" in report.skip_problem and "--allow-skip" in report.skip_problem
+    # accepting skips does not make a program that judged nothing conform
+    report = run_check(f"{MISBEHAVING} unsupported", "quick", include=["depth:1"], allow_skip=True)
+    assert report.skip_problem is None and report.judged == 0 and not report.ok
+    assert any("nothing was judged" in line for line in failure_lines(report))
 
 
 @pytest.mark.parametrize("argv, message", [
