@@ -42,11 +42,20 @@ class Expected:
     conventions: dict[str, "Expected"] = field(default_factory=dict)
     kink_slopes: dict[str, tuple[float, float]] = field(default_factory=dict)
     pending_hint_data: Optional[Callable[[], tuple]] = field(default=None, repr=False, compare=False)
+    pending_conventions: Optional[Callable[[], tuple]] = field(default=None, repr=False, compare=False)
 
     def with_hint_data(self) -> "Expected":
         if self.pending_hint_data is not None:
             self.grad_a_cost, self.sigma_prime_L = self.pending_hint_data()
             self.pending_hint_data = None
+        return self
+
+    def with_conventions(self) -> "Expected":
+        """The answers at the other ends of the kinks' subgradients, computed when first needed
+        (an answer that matches the reference's own convention never needs them)."""
+        if self.pending_conventions is not None:
+            self.conventions, self.kink_slopes = self.pending_conventions()
+            self.pending_conventions = None
         return self
 
 
@@ -75,11 +84,16 @@ def _from_trace(case: OracleCase, ref) -> Expected:
     net = case.net
     exp = Expected(ref.z, ref.a, ref.delta, ref.cost, ref.grads,
                    pending_hint_data=lambda: _hint_data(case, ref.a[-1], ref.z[-1]))
-    for name, (convention, other_slope) in _kinks_hit(case, ref.z).items():
-        # one activation's slope changed at a time: the answers are affine in each (judge.py)
-        other = reference_trace(net, case.params, case.x, case.y, kink_slopes={name: other_slope})
-        exp.conventions[name] = Expected(other.z, other.a, other.delta, other.cost, other.grads)
-        exp.kink_slopes[name] = (convention, other_slope)
+    hit = _kinks_hit(case, ref.z)
+    if hit:
+        def conventions():
+            answers = {}
+            for name, (_, other_slope) in hit.items():
+                # one activation's slope changed at a time: the answers are affine in each (judge.py)
+                other = reference_trace(net, case.params, case.x, case.y, kink_slopes={name: other_slope})
+                answers[name] = Expected(other.z, other.a, other.delta, other.cost, other.grads)
+            return answers, dict(hit)
+        exp.pending_conventions = conventions
     return exp
 
 
@@ -129,7 +143,7 @@ def _rows(arr: np.ndarray):
 
 
 def expected_to_json(e: Expected) -> dict:
-    e.with_hint_data()
+    e.with_hint_data().with_conventions()
     out = {
         "z": [_rows(v) for v in e.z], "a": [_rows(v) for v in e.a],
         "deltas": [_rows(v) for v in e.delta], "cost": float(e.cost),

@@ -212,7 +212,7 @@ def _nearest_right_answers(case: OracleCase, exp: Expected, got, tol: Tolerance)
     the interval; for weights exactly 0 under l1, d|w|/dw anywhere in [−1, 1], entry by entry.
     Returns them and a note for each choice `got` made other than the spec's convention."""
     notes = []
-    answers = exp
+    answers = exp.with_conventions()
     if exp.conventions and all(np.all(np.isfinite(g)) for g in _tensors(got, got.delta is not None)):
         weights = _kink_weights(exp, got, tol)
         answers = _blend(exp, weights)

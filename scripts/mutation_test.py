@@ -570,7 +570,7 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
             exp = expected_for(case)
             meta["quick"].append(store.case(case.net, case.params, case.x, case.y, id=case.id,
                                             ref=store.record(exp),
-                                            conventions=[store.record(e) for e in exp.conventions.values()]))
+                                            conventions=[store.record(e) for e in exp.with_conventions().conventions.values()]))
 
     meta["sweep"] = []  # tests/oracle/test_verify_sweep.py (and the hypothesis properties of test_equations_…)
     cases = [sweep_case(3, i) for i in range(plan.sweep)]
