@@ -66,7 +66,7 @@ def output_layer_error(net: Network, z_L: Array, a_L: Array, y: Array) -> Array:
     sigma, cost = get_activation(net.activations[-1]), cost_of(net)
     shortcut = cost.output_error_shortcuts.get(sigma.name)
     if shortcut is not None:
-        return shortcut(a_L, y)
+        return shortcut(z_L, a_L, y)
     return output_error(cost.grad_a(a_L, y), z_L, sigma)
 
 

@@ -31,7 +31,7 @@ class Cost:
         value: (z^L, a^L, y, σ) → C_x for every example, shape (m,). z and σ are passed so a
             cost can take logarithms of the output stably (ln σ(z) rather than ln a).
         grad_a: (a^L, y) → ∇_a C_x, shape (m, n_L).
-        output_error_shortcuts: activation name → (a^L, y) → δ^L, where BP1 simplifies.
+        output_error_shortcuts: activation name → (z^L, a^L, y) → δ^L, where BP1 simplifies.
 
     Which outputs and targets a cost admits is the spec's (`bp_spec.names.CostSpec`).
     """
@@ -39,7 +39,7 @@ class Cost:
     name: str
     value: Callable[[Array, Array, Array, Activation], Array]
     grad_a: Callable[[Array, Array], Array]
-    output_error_shortcuts: dict[str, Callable[[Array, Array], Array]] = field(default_factory=dict)
+    output_error_shortcuts: dict[str, Callable[[Array, Array, Array], Array]] = field(default_factory=dict)
 
 
 def _log_output(z: Array, a: Array, sigma: Activation) -> tuple[Array, Array]:
@@ -81,13 +81,13 @@ def cross_entropy_grad_a(a, y):
     return (a - y) / (a * (1 - a))
 
 
-def cross_entropy_sigmoid_output_error(a, y):
+def cross_entropy_sigmoid_output_error(z, a, y):
     """With σ = sigmoid, σ'(z) = a(1 − a) cancels the denominator of ∇_a C:
     δ^L = (a − y)/(a(1 − a)) ⊙ a(1 − a) = a − y   (Nielsen, ch. 3, eq. 66)."""
     return a - y
 
 
-def cross_entropy_softmax_output_error(a, y):
+def cross_entropy_softmax_output_error(z, a, y):
     """With softmax, δ^L = Jᵀ ∇_a C is exact but cancels badly once one output saturates: the term
     (a_k − y_k)/(1 − a_k) of ∇_a C grows like 1/(1 − a_k) and Jᵀ subtracts it from itself.
     Written out (ln a_k = z_k − lse(z), ∂ln a_k/∂z_j = [j=k] − a_j, and ∂ln(1 − a_k)/∂z_j =
@@ -97,16 +97,45 @@ def cross_entropy_softmax_output_error(a, y):
 
     where every a_j/(1 − a_k) with k ≠ j is at most 1 (a_j is part of 1 − a_k = Σ_{i≠k} a_i).
     Only the largest output k* can be near 1; for it 1 − a_k* is computed as Σ_{i≠k*} a_i, a sum
-    with no cancellation, and its own row leaves the k* term out of the sum by construction."""
+    with no cancellation, and its own row leaves the k* term out of the sum by construction.
+
+    Once the logits spread so far (≳ 640) that Σ_{i≠k*} a_i nears float64's underflow, that sum
+    has lost its digits though δ has not (every a_j/(1 − a_k) is still at most 1): such rows are
+    computed from z instead (`_cross_entropy_softmax_output_error_from_logits`)."""
     n = a.shape[-1]
     is_top = np.zeros(a.shape, dtype=bool)
     np.put_along_axis(is_top, np.argmax(a, axis=-1)[..., None], True, axis=-1)
     others = np.sum(np.where(is_top, 0.0, a), axis=-1, keepdims=True)  # 1 − a_k* without cancelling
-    r = (1 - y) / np.where(is_top, others, 1 - a)  # (1 − y_k)/(1 − a_k); only r_k* can be large
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # rows recomputed below
+        r = (1 - y) / np.where(is_top, others, 1 - a)  # (1 − y_k)/(1 − a_k); only r_k* can be large
     r_top = np.sum(np.where(is_top, r, 0.0), axis=-1, keepdims=True)
     r_rest = np.sum(np.where(is_top, 0.0, r), axis=-1, keepdims=True)  # Σ_{k≠k*} r_k: all small
-    s = np.where(is_top, r_rest, r_rest - r + r_top)  # Σ_{k≠j} r_k; r_k* is added, never cancelled
-    return n * a - y - a * s
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.where(is_top, r_rest, r_rest - r + r_top)  # Σ_{k≠j} r_k; r_k* is added, never cancelled
+        delta = n * a - y - a * s
+    lost = others[..., 0] < _SUM_FLOOR
+    if np.any(lost):
+        delta[lost] = _cross_entropy_softmax_output_error_from_logits(z[lost], y[lost])
+    return delta
+
+
+# Below this, Σ_{i≠k*} a_i is near float64's underflow and its relative precision is gone.
+_SUM_FLOOR = 1e-280
+
+
+def _cross_entropy_softmax_output_error_from_logits(z: Array, y: Array) -> Array:
+    """δ_j = n a_j − y_j − Σ_{k≠j} (1 − y_k) a_j/(1 − a_k), with each a_j/(1 − a_k) taken from z
+    as e^{z_j − lse_{i≠k} z_i} (a softmax over the outputs but k): an exponential of a number
+    ≤ 0, however far the logits spread. O(n²) per example; only for rows that need it."""
+    n = z.shape[-1]
+    left_out = np.eye(n, dtype=bool)  # row k of the (k, j) grid leaves z_k out
+    others = np.where(left_out, -np.inf, z[:, None, :])  # (m, k, j)
+    top = np.max(others, axis=-1, keepdims=True)
+    lse = top + np.log(np.sum(np.exp(others - top), axis=-1, keepdims=True))  # lse_{i≠k} z_i
+    ratio = np.where(left_out, 0.0, np.exp(others - lse))  # a_j/(1 − a_k) for j ≠ k
+    shifted = z - np.max(z, axis=-1, keepdims=True)
+    a = np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+    return n * a - y - np.einsum("xk,xkj->xj", 1 - y, ratio)
 
 
 # --- log-likelihood (with softmax: chapter 3) ------------------------------------------------
@@ -123,13 +152,13 @@ def log_likelihood_grad_a(a, y):
     return -y / a
 
 
-def log_likelihood_softmax_output_error(a, y):
+def log_likelihood_softmax_output_error(z, a, y):
     """With softmax, J = diag(a) − a aᵀ, so δ^L = Jᵀ(−y/a) = −y + a Σ_j y_j = a − y,
     because y is a distribution (Σ_j y_j = 1, checked on input)  (Nielsen, ch. 3, eq. 81)."""
     return a - y
 
 
-def log_likelihood_sigmoid_output_error(a, y):
+def log_likelihood_sigmoid_output_error(z, a, y):
     """With sigmoid, σ' = a(1 − a): δ^L = −y/a ⊙ a(1 − a) = y ⊙ (a − 1)."""
     return y * (a - 1)
 

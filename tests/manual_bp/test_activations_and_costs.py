@@ -136,7 +136,7 @@ def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
     z, y = _outputs(cost, np.random.default_rng(3))
     sigma, c = mb.get_activation(output), mb.get_cost(cost)
     a = sigma.fn(z)
-    shortcut = c.output_error_shortcuts[output](a, y)
+    shortcut = c.output_error_shortcuts[output](z, a, y)
     general = mb.output_error(c.grad_a(a, y), z, sigma)  # J_σᵀ ∇_a C, no simplification
     ref = np.asarray(jax.vmap(jax.grad(
         lambda z_, y_: cost_per_example(cost, output, z_, JAX_ACTIVATIONS[output](z_), y_)))(jnp.asarray(z), jnp.asarray(y)))
@@ -147,10 +147,13 @@ def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
 def test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates():
     # the general Jᵀ∇_a C cancels terms of size 1/(1 − a_k) (2e-3 relative error at z = 30, measured);
     # the derived form agrees with jax.grad of the cost written with log-sum-exps, to rounding
-    z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0]])
-    y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5]])
+    # and past the spread where Σ_{i≠k*} a_i underflows (800, 1400), from the logits
+    z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0],
+                  [800.0, 0.0, -100.0], [-5.0, 1400.0, 3.0]])
+    y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5],
+                  [0.2, 0.7, 0.4], [0.5, 0.25, 0.9]])
     sigma = mb.get_activation("softmax")
-    got = mb.get_cost("cross_entropy").output_error_shortcuts["softmax"](sigma.fn(z), y)
+    got = mb.get_cost("cross_entropy").output_error_shortcuts["softmax"](z, sigma.fn(z), y)
     ref = np.asarray(jax.vmap(jax.grad(
         lambda z_, y_: cost_per_example("cross_entropy", "softmax", z_, JAX_ACTIVATIONS["softmax"](z_), y_)))(
         jnp.asarray(z), jnp.asarray(y)))
