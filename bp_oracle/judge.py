@@ -40,8 +40,9 @@ FLIPPED_GRAD_A = ("the sign of ∇_a C is flipped (δ^L = y − a instead of a �
                   "part of every gradient, has the wrong sign")
 DELTAS_OVER_M = ("δ divided by m: the per-example δ^{x,l} = ∂C_x/∂z^{x,l} was taken of the mean cost "
                  "(1/m too many), and the gradients then averaged again")
-TEXTBOOK_BP1 = ("BP1 in its textbook form ∇_a C ⊙ σ'(z^L) loses its digits near saturation: "
-                "∇_a C = (a − y)/(a(1 − a)) divides by a 1 − a that has cancelled; use δ^L = a − y")
+TEXTBOOK_BP1 = ("BP1 in its textbook form ∇_a C ⊙ σ'(z^L) (or J_σᵀ ∇_a C for softmax) loses its digits near "
+                "saturation: ∇_a C = (a − y)/(a(1 − a)) divides by a 1 − a that has cancelled; use δ^L = a − y "
+                "(for softmax, the derived form without 1/(1 − a_k))")
 
 QUANTITY_NAMES = {"z": "z", "a": "a", "cost": "C", "delta": "δ", "dC/db": "∂C/∂b", "dC/dW": "∂C/∂W"}
 
@@ -87,6 +88,12 @@ def _close(got, predicted, tol: Tolerance) -> bool:
 
 def signature(check: Check, got, case: OracleCase, exp: Expected, tol: Tolerance) -> Optional[str]:
     """The name of a known bug whose prediction `got` matches, or None."""
+    # a prediction may be infinite (∇_a C where an output rounds to 0 or 1): it matches nothing
+    with np.errstate(all="ignore"):
+        return _signature(check, got, case, exp, tol)
+
+
+def _signature(check: Check, got, case: OracleCase, exp: Expected, tol: Tolerance) -> Optional[str]:
     net, m, l = case.net, case.m, check.layer
     expected = _expected_tensor(check, exp)
     if not np.any(expected):

@@ -252,6 +252,10 @@ def _special_values(b: _Builder, rng) -> Iterator:
                 yield Drawn(net, c.params, c.x, y, ("edge:soft_targets",))
     for name in scope.hidden:
         yield _tails_case(b, name, rng)
+    if "sigmoid" in scope.outputs("cross_entropy") and "cross_entropy" in scope.costs:
+        # a saturated sigmoid output under cross-entropy, targets 0 and 1: where BP1's textbook
+        # form (a − y)/(a(1 − a)) ⊙ a(1 − a) loses its digits and δ^L = a − y does not
+        yield _tails_case(b, "sigmoid", rng, pair=("cross_entropy", "sigmoid"))
     if "softmax" in scope.activations:
         for cost in ("log_likelihood", "quadratic"):
             if cost in scope.costs:
@@ -262,11 +266,11 @@ def _special_values(b: _Builder, rng) -> Iterator:
 TAIL_BIASES = (800.0, -800.0, 150.0, -300.0)  # |z| far past where e^{|z|} overflows (709.8)
 
 
-def _tails_case(b: _Builder, name: str, rng) -> tuple:
+def _tails_case(b: _Builder, name: str, rng, pair=None) -> tuple:
     """Activation `name` on a hidden layer whose pre-activations sit near ±800, 150 and −300
     (a bias there, small weights), and, where the scope allows it on the output, on an output
     layer whose pre-activations are in the tails too."""
-    cost, output = b.pair_list[0]
+    cost, output = pair or b.pair_list[0]
     if name in b.scope.outputs(cost):
         output = name
     net = Network([3, 4, 3], [name, output], cost)
@@ -276,7 +280,10 @@ def _tails_case(b: _Builder, name: str, rng) -> tuple:
     b1 = np.array(TAIL_BIASES)
     W2 = 0.01 * rng.standard_normal((3, 4))
     b2 = np.array([700.0, -650.0, 3.0]) if output == name else np.zeros(3)
-    return Drawn(net, [Layer(W1, b1), Layer(W2, b2)], x, targets(net, m, rng), ("edge:tails",))
+    y = targets(net, m, rng)
+    if cost == "cross_entropy":
+        y = (y > 0.5).astype(float)  # exactly 0 and 1: the cost is finite only through ln σ(z)
+    return Drawn(net, [Layer(W1, b1), Layer(W2, b2)], x, y, ("edge:tails",) + (("edge:hard_targets",) if cost == "cross_entropy" else ()))
 
 
 def _softmax_spread_case(b: _Builder, cost: str, rng) -> tuple:
@@ -344,8 +351,9 @@ def _state(cases: list[Drawn], rng, repeats: int) -> Iterator:
         return
     picks = rng.choice(len(cases), size=min(repeats, len(cases)), replace=False)
     for k in picks:
-        net, params, x, y, _, flags = cases[int(k)]
-        yield Drawn(net, params, x, y, ("state:repeat",), dict(flags))
+        net, params, x, y, extra, flags = cases[int(k)]
+        # a repeat is the same request, so it covers what the original covers
+        yield Drawn(net, params, x, y, tuple(extra) + ("state:repeat",), dict(flags))
         fresh = make_case(net, x.shape[0], int(rng.integers(2**32)))
         yield Drawn(net, fresh.params, fresh.x, fresh.y, ("state:same_architecture",))
 

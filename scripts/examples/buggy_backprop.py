@@ -22,13 +22,23 @@ all four.
   layer                "output", "hidden" or "any";
   hint                 the error's known signature, when it has one: "sigma_prime_missing"
                        (δ^L = ∇_a C), "sum_for_mean" (got ≈ m·expected), "transposed" (got ≈
-                       expectedᵀ), "negated" (got ≈ −expected);
+                       expectedᵀ), "negated" (got ≈ −expected), "regularisation_over_m" (the
+                       regularisation gradient divided by m), "deltas_over_m" (δ of the mean
+                       cost), "textbook_bp1" (∇_a C ⊙ σ'(z^L) near saturation);
   needs                a network on which the bug shows as declared (checked against the
                        reference; any network with these properties and generic random params):
                        min_layers (L ≥), min_batch (m ≥), l2 / l1 (> 0), hidden_activation
                        (some hidden layer's σ), output_activation, cost, square_layer (some W^l
-                       square and at least 2×2), all_layers_same_shape (all sizes equal);
-  otherwise            what happens on networks without those needs, when it is not a PASS;
+                       square and at least 2×2), all_layers_same_shape (all sizes equal),
+                       min_width (some n_l ≥), and what the suites mark with a feature:
+                       tails (pre-activations past ±709, edge:tails), softmax_spread
+                       (edge:softmax_spread), soft_targets / hard_targets (edge:soft_targets,
+                       edge:hard_targets), saturated_output (an output within ~1e-7 of 0 or 1,
+                       edge:saturated), state ("repeat": an identical request again, or
+                       "same_architecture": the same architecture and batch shape with fresh
+                       numbers), min_requests (the request's position in the session ≥);
+  otherwise            what happens on networks without those needs, when it is not a PASS, and
+                       which cases of the suites show it;
   blame_needs_deltas   true when the gradients alone cannot tell where the bug is (every gradient
                        negated reads exactly as a flipped ∇_a C, which the judge blames on BP1):
                        only with --with-deltas is `equation` the blame.
@@ -278,6 +288,294 @@ def _():
                  "or the cost are given: --with-forward or --with-trace)")
 def _():
     nb.affine = lambda a_prev, W, b: a_prev @ W.T  # BUG: + b forgotten
+
+
+# --- regularisation and the batch mean: signatures the judge names ------------------------------
+
+
+@bug("regularisation_gradient_over_m", equation="BP4", layer="any",
+     hint="regularisation_over_m",
+     needs={"min_batch": 2, "l2": True},
+     otherwise="also shows with l1 > 0 alone; PASS where l2 = l1 = 0 or m = 1 (on edge:zero_weights "
+               "cases the judge names no hint: quick-0038)",
+     description="the regularisation's gradient divided by m with the data term, "
+                 "(δᵀ a^{l−1} + l2 W + l1 sign W)/m, as if it were part of the batch mean")
+def _():
+    def layer_gradient(delta, a_prev, W, b, l2, l1):
+        m = delta.shape[0]
+        dW = (delta.T @ a_prev + l2 * W + l1 * sign(W)) / m  # BUG: only δᵀa is a batch sum
+        return dW, delta.sum(axis=0) / m
+    nb.layer_gradient = layer_gradient
+
+
+@bug("deltas_over_m", equation="BP1", layer="output",
+     hint="deltas_over_m",
+     needs={"min_batch": 2}, otherwise="PASS on m = 1",
+     description="δ^L = ∂C/∂z^L of the mean cost C = (1/m) Σ_x C_x, i.e. (a − y)/m, where the "
+                 "per-example ∂C_x/∂z^L is due; the gradients are then averaged once more (1/m²)")
+def _():
+    correct = nb.output_delta
+
+    def output_delta(cost, name, z, a, y):
+        return correct(cost, name, z, a, y) / y.shape[0]  # BUG: δ of the mean cost, not of C_x
+    nb.output_delta = output_delta
+
+
+# --- sizes past what the code special-cases (batch:boundary, depth:8+, width:block) -------------
+
+
+@bug("first_eight_examples_only", equation="BP3", equation_from_grads="BP1", layer="any",
+     needs={"min_batch": 9}, blame_needs_deltas=True,
+     otherwise="PASS on every batch of m ≤ 8 (only batch:boundary cases with m ≥ 9, and random "
+               "cases with m ≥ 9, show it)",
+     description="the batch loop written for a block of 8 examples and never continued: ∂C/∂W and "
+                 "∂C/∂b are the means over the first 8 examples of the batch only (the δ's of all "
+                 "m are right)")
+def _():
+    correct = nb.layer_gradient
+    BLOCK = 8
+
+    def layer_gradient(delta, a_prev, W, b, l2, l1):
+        # BUG: the loop over blocks of 8 examples stops after the first block
+        return correct(delta[:BLOCK], a_prev[:BLOCK], W, b, l2, l1)
+    nb.layer_gradient = layer_gradient
+
+
+RING = 5
+
+
+@bug("activations_in_a_ring_of_5", equation="BP4", layer="hidden",
+     needs={"min_layers": RING + 1},
+     otherwise="PASS on every network of L ≤ 5 layers (only depth:8+ cases, and random networks "
+               "of 6 to 8 layers, show it)",
+     description="the forward pass keeps the activations a^l in a ring of 5 preallocated "
+                 "buffers (slot (l − 1) mod 5, as wide as the widest layer): on a network of more "
+                 "than 5 layers a^l is overwritten by a^{l+5} before the backward pass reads it "
+                 "for ∂C/∂W^{l+1} = mean δ^{l+1} a^lᵀ (z is kept per layer, so every δ is right)")
+def _():
+    def backprop(net, params, x, y):
+        names, cost, l2, l1, sizes = net["activations"], net["cost"], net["l2"], net["l1"], net["sizes"]
+        L, m = len(params), x.shape[0]
+        ring = np.zeros((RING, m, max(sizes)), dtype=x.dtype)  # BUG: 5 slots, reused past layer 5
+
+        def stored(l):  # a^l as the backward pass reads it back (a^0 = x is the caller's)
+            return x if l == 0 else ring[(l - 1) % RING, :, :sizes[l]]
+
+        zs, acts = [], [x]
+        for l, ((W, b), name) in enumerate(zip(params, names), start=1):
+            zs.append(nb.affine(stored(l - 1), W, b))
+            acts.append(nb.SIGMA[name](zs[-1]))
+            ring[(l - 1) % RING, :, :sizes[l]] = acts[-1]
+        deltas = [nb.output_delta(cost, names[-1], zs[-1], stored(L), y)]
+        for l in range(L - 2, -1, -1):  # list index l is layer l + 1
+            deltas.insert(0, nb.hidden_delta(names[l], params[l + 1][0], deltas[0], zs[l], stored(l + 1)))
+        grads = [nb.layer_gradient(d, stored(l), W, b, l2, l1)
+                 for l, (d, (W, b)) in enumerate(zip(deltas, params))]
+        C = nb.COST[cost](zs[-1], acts[-1], y, names[-1]).mean()
+        C += sum(0.5 * l2 * (W * W).sum() + l1 * np.abs(W).sum() for W, _ in params)
+        return {"z": zs, "a": acts[1:], "deltas": deltas, "cost": float(C), "grads": grads}
+    nb.backprop = backprop
+
+
+TILE = 16
+
+
+@bug("weight_gradient_in_one_16x16_tile", equation="BP4", layer="any",
+     needs={"min_width": TILE + 1},
+     otherwise="PASS on every network whose widths are all ≤ 16 (only width:block cases with a "
+               "width of 17 or more, size:realistic and random networks of width 17 show it)",
+     description="∂C/∂W = δᵀ a^{l−1}/m by a tiled product of 16×16 output tiles launched on a "
+                 "grid of one tile: rows and columns of ∂C/∂W past 16 are left 0 (plus the "
+                 "regularisation term)")
+def _():
+    def tiled_product(A, B):
+        out = np.zeros((A.shape[0], B.shape[1]), dtype=A.dtype)
+        grid = (1, 1)  # BUG: should be (⌈rows/16⌉, ⌈cols/16⌉)
+        for ti in range(grid[0]):
+            for tj in range(grid[1]):
+                rows, cols = slice(ti * TILE, (ti + 1) * TILE), slice(tj * TILE, (tj + 1) * TILE)
+                out[rows, cols] = A[rows] @ B[:, cols]
+        return out
+
+    def layer_gradient(delta, a_prev, W, b, l2, l1):
+        m = delta.shape[0]
+        dW = tiled_product(delta.T, a_prev) / m + l2 * W + l1 * sign(W)
+        return dW, delta.sum(axis=0) / m
+    nb.layer_gradient = layer_gradient
+
+
+# --- special values: the tails, softmax's spread, targets at a cost's edges -----------------------
+# Written as they are in textbooks, these overflow once |z| passes ln(max float) ≈ 709.78. Left
+# alone, inf/inf = NaN makes the whole answer non-finite (an ERROR: "the result is not finite");
+# these programs hide the overflow, as much code does (np.nan_to_num, or exp's argument clipped),
+# and answer a finite, wrong number instead.
+
+TAILS_OTHERWISE = ("PASS wherever every pre-activation of that activation is inside ±709 "
+                   "(only edge:tails cases show it)")
+
+
+@bug("naive_tanh", equation="forward", layer="any",
+     needs={"hidden_activation": "tanh", "tails": True}, otherwise=TAILS_OTHERWISE,
+     description="tanh z = (e^z − e^{−z})/(e^z + e^{−z}) as written: inf/inf = NaN for |z| > 709.78, "
+                 "silenced to 0 by np.nan_to_num (tanh(±800) taken as 0)")
+def _():
+    def tanh(z):
+        ez, emz = np.exp(z), np.exp(-z)
+        return np.nan_to_num((ez - emz) / (ez + emz))  # BUG: overflows; the NaN hidden
+    nb.SIGMA["tanh"] = tanh
+
+
+@bug("naive_sigmoid", equation="forward", layer="any",
+     needs={"hidden_activation": "sigmoid", "tails": True}, otherwise=TAILS_OTHERWISE,
+     description="σ(z) = e^z/(1 + e^z) as written: inf/inf = NaN for z > 709.78, silenced to 0 "
+                 "by np.nan_to_num (σ(800) taken as 0)")
+def _():
+    def sigmoid(z):
+        e = np.exp(z)
+        return np.nan_to_num(e / (1 + e))  # BUG: overflows; the NaN hidden
+    nb.SIGMA["sigmoid"] = sigmoid
+
+
+@bug("naive_softplus", equation="forward", layer="any",
+     needs={"hidden_activation": "softplus", "tails": True},
+     otherwise="PASS wherever every softplus pre-activation is below 500 (only edge:tails cases show it)",
+     description="softplus z = ln(1 + e^z) as written, with e^z's argument clipped to ±500 to stop "
+                 "its overflow (as for a sigmoid, where it is harmless): softplus(800) taken as 500")
+def _():
+    def softplus(z):
+        return np.log(1 + np.exp(np.clip(z, -500, 500)))  # BUG: ln(1 + e^z) ≈ z is cut at 500
+    nb.SIGMA["softplus"] = softplus
+
+
+@bug("softmax_without_max_shift", equation="forward", layer="output",
+     needs={"output_activation": "softmax", "softmax_spread": True},
+     otherwise="PASS wherever every logit is below 709 (only edge:softmax_spread cases show it)",
+     description="softmax e^{z_j}/Σ_k e^{z_k} without subtracting max z first: e^{800} = inf, "
+                 "inf/inf = NaN, silenced to 0 by np.nan_to_num (a row of zeros)")
+def _():
+    def softmax(z):
+        e = np.exp(z)  # BUG: e^{z − max z} is due
+        return np.nan_to_num(e / e.sum(axis=1, keepdims=True))
+    nb.SIGMA["softmax"] = softmax
+
+
+@bug("log_likelihood_delta_from_argmax", equation="BP1", layer="output",
+     needs={"output_activation": "softmax", "cost": "log_likelihood", "soft_targets": True},
+     otherwise="PASS on one-hot targets (only edge:soft_targets cases with a softmax output show it)",
+     description="log-likelihood on softmax: δ^L = a − onehot(argmax y), right for one-hot "
+                 "targets only; for targets that are distributions δ^L = a Σ_j y_j − y")
+def _():
+    def delta(z, a, y):
+        onehot = np.eye(y.shape[1], dtype=y.dtype)[y.argmax(axis=1)]
+        return a - onehot  # BUG: y taken as a class label
+    nb.OUTPUT_DELTA_FROM_Z[("log_likelihood", "softmax")] = delta
+
+
+@bug("cross_entropy_targets_clipped", equation="BP1", layer="output",
+     needs={"cost": "cross_entropy", "hard_targets": True},
+     otherwise="PASS unless some target is within 1e-7 of 0 or 1 (only edge:hard_targets cases "
+               "show it)",
+     description="cross-entropy's targets clipped to [1e-7, 1 − 1e-7] (as its outputs often are, "
+                 "against ln 0): exact 0/1 targets become 1e-7/1 − 1e-7, δ^L off by up to 1e-7")
+def _():
+    correct = nb.backprop
+
+    def backprop(net, params, x, y):
+        if net["cost"] == "cross_entropy":
+            y = np.clip(y, 1e-7, 1 - 1e-7)  # BUG: the targets are data, not outputs
+        return correct(net, params, x, y)
+    nb.backprop = backprop
+
+
+@bug("textbook_bp1_cross_entropy", equation="BP1", layer="output",
+     hint="textbook_bp1",
+     needs={"output_activation": "softmax", "cost": "cross_entropy", "saturated_output": True},
+     otherwise="PASS while every output's 1 − a is above ~1e-7 (the relative error is ~1e-16/(1 − a)): "
+               "quick and default show it on edge:saturated softmax outputs (quick-0027); no quick or "
+               "default case has a saturated sigmoid output under cross-entropy, full has some "
+               "(full-0391, full-1782: FAIL; full-0413: a rounds to 1, not finite, an ERROR)",
+     description="cross-entropy's BP1 in the textbook form δ^L = J_σ(z^L)ᵀ ∇_a C (⊙ σ'(z) on a "
+                 "sigmoid output) computed as written, ∇_a C = (a − y)/(a(1 − a)) from a rounded a "
+                 "(whose 1 − a has cancelled near 1), σ' from z, instead of the simplified a − y "
+                 "(sigmoid) and its softmax counterpart")
+def _():
+    correct = nb.output_delta
+
+    def output_delta(cost, name, z, a, y):
+        if cost != "cross_entropy":
+            return correct(cost, name, z, a, y)
+        grad_a = (a - y) / (a * (1 - a))  # BUG: 1 − a has cancelled when a ≈ 1
+        return nb.pull_back_through_sigma(name, z, a, grad_a)  # where δ^L = a − y is due (sigmoid)
+    nb.output_delta = output_delta
+
+
+# --- state between requests (state:repeat, state:same_architecture, the order of requests) -------
+
+
+@bug("answer_cached_by_architecture", equation="forward", layer="any",
+     needs={"state": "same_architecture"},
+     otherwise="PASS on every request whose architecture and batch shape it has not seen before, "
+               "and on an identical repeat (only state:same_architecture cases show it)",
+     description="answers cached by the network's architecture and batch shape, not by its "
+                 "numbers: the same architecture with fresh params and data gets the earlier "
+                 "answer (stale from z^1 on)")
+def _():
+    correct = nb.backprop
+    cache = {}
+
+    def backprop(net, params, x, y):
+        key = (tuple(net["sizes"]), tuple(net["activations"]), net["cost"], net["l2"], net["l1"], x.shape)
+        if key not in cache:  # BUG: params, x and y are not part of the key
+            cache[key] = correct(net, params, x, y)
+        return cache[key]
+    nb.backprop = backprop
+
+
+@bug("gradient_buffer_not_zeroed", equation="BP3", equation_from_grads="BP1", layer="any",
+     needs={"state": "repeat"}, blame_needs_deltas=True,
+     otherwise="PASS on the first request of each architecture (only state:repeat and "
+               "state:same_architecture cases show it)",
+     description="a model object built once per architecture accumulates ∂C/∂W and ∂C/∂b into "
+                 "buffers (nabla_w += …) never zeroed between requests: the second request of "
+                 "an architecture gets the sum of both answers (a repeat: twice the gradient)")
+def _():
+    correct = nb.backprop
+    buffers = {}
+
+    def backprop(net, params, x, y):
+        result = correct(net, params, x, y)
+        key = (tuple(net["sizes"]), tuple(net["activations"]), net["cost"], net["l2"], net["l1"], x.shape)
+        if key not in buffers:
+            buffers[key] = [(np.zeros_like(dW), np.zeros_like(db)) for dW, db in result["grads"]]
+        for (nabla_w, nabla_b), (dW, db) in zip(buffers[key], result["grads"]):
+            nabla_w += dW  # BUG: the buffers are zeroed once, when made, not per request
+            nabla_b += db
+        result["grads"] = [(nabla_w.copy(), nabla_b.copy()) for nabla_w, nabla_b in buffers[key]]
+        return result
+    nb.backprop = backprop
+
+
+DRIFT_AFTER = 40
+
+
+@bug("drift_after_40_requests", equation="BP3", equation_from_grads="BP1", layer="any",
+     needs={"min_requests": DRIFT_AFTER + 1}, blame_needs_deltas=True,
+     otherwise="PASS on the first 40 requests of a session: the quick suite's cases from "
+               "quick-0040 on show it (but quick-0054, whose gradients are ≈ 0), default's from its "
+               "41st on; an --include that leaves ≤ 40 cases hides it",
+     description="every gradient multiplied by 1 + 1e-6 from the 41st request of a session on "
+                 "(a learning-rate warm-up, or a scale, that leaks into the gradients)")
+def _():
+    correct = nb.backprop
+    served = [0]
+
+    def backprop(net, params, x, y):
+        result = correct(net, params, x, y)
+        served[0] += 1
+        if served[0] > DRIFT_AFTER:  # BUG: state that changes the answer
+            result["grads"] = [(dW * (1 + 1e-6), db * (1 + 1e-6)) for dW, db in result["grads"]]
+        return result
+    nb.backprop = backprop
 
 
 def main(argv=None):
