@@ -221,3 +221,13 @@ def test_hint_data_that_is_not_finite_is_left_out_of_a_vector_file():
     doc = expected_to_json(exp)
     assert "grad_a_cost" not in doc and doc["sigma_prime_L"] == [[0.25, 0.25]]
     json.dumps(doc, allow_nan=False)
+
+
+def test_other_summation_orders_are_right_answers():
+    # the text's per-example loop sums BP3/BP4 one example at a time, in another order than the
+    # matrix form; a reversed batch changes the order again: both must conform
+    assert check_implementation(mb.backprop_per_example, "quick").ok
+
+    def reversed_batch(net, params, x, y):
+        return mb.backprop(net, params, np.ascontiguousarray(x[::-1]), np.ascontiguousarray(y[::-1]))
+    assert check_implementation(reversed_batch, "quick").ok
