@@ -2,36 +2,97 @@
 
     def test_my_backprop(bp_oracle):
         bp_oracle.check(my_backprop)                     # a Python fn(net, params, x, y)
+        bp_oracle.check(my_backprop, dtype="float32", supports="sigmoid,tanh,quadratic")
 
     def test_my_c_backprop(bp_oracle):
         bp_oracle.check_command("./build/mybp --oracle")  # any language, protocol bp-oracle/1
 
 Installed with bp-oracle (entry point `pytest11`); `--bp-oracle-suite` picks the suite (default
-quick). jax is imported only when a check runs, so projects that never use the fixture pay nothing.
+quick). A check that does not conform fails the test with its summary and its first failures (20,
+identical ERRORs collapsed). A check that passes while leaving cases out (SKIPs accepted with
+`allow_skip=True`, or cases its dtype cannot judge, not asked) says so: in the test's
+`user_properties` (pytest's JUnit XML shows them) and in a "bp-oracle" section of the terminal
+summary, so a green test never hides what it did not check. jax is imported only when a check
+runs, so projects that never use the fixture pay nothing.
 """
 
 from __future__ import annotations
 
 import pytest
 
+PROPERTY = "bp-oracle"  # the user_properties key of what a passing check left out
+MAX_FAILURES = 20  # failures in an AssertionError's message before "… and K more"
+
+
+def left_out(report) -> str | None:
+    """What a conforming report did not judge, in one line, or None when it judged every case."""
+    from .judge import SKIP
+
+    parts = []
+    skips = report.by_outcome(SKIP)
+    if skips:
+        ids = ", ".join(r.case.id for r in skips[:5]) + (", …" if len(skips) > 5 else "")
+        reasons = sorted({r.verdict.message for r in skips})
+        why = "; ".join(reasons[:3]) + ("; …" if len(reasons) > 3 else "")
+        parts.append(f"{len(skips)} SKIP accepted ({ids}: {why})")
+    if report.not_asked:
+        ids = list(report.not_asked)
+        parts.append(f"{len(ids)} case(s) {report.plan.dtype} cannot judge not asked "
+                     f"({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''})")
+    if not parts:
+        return None
+    return f"{report.judged} of {len(report.results) + len(report.not_asked)} cases judged; " + "; ".join(parts)
+
+
+def failure_message(what: str, report, max_failures: int = MAX_FAILURES) -> str:
+    """`what` does not conform: the summary, then the first failures (collapsed), then '… and K more'."""
+    from .report import collapse, cap, failure_items, more_line, shown_lines
+
+    items, run = failure_items(report)
+    shown, hidden = cap(collapse(items), max_failures)
+    lines = [f"{what} does not conform: {report.summary()}"]
+    lines += [text for item in shown for text in shown_lines(item)]
+    if hidden:
+        lines.append(more_line(hidden, "failures", "bp_oracle.check_implementation(...) returns the whole report"))
+    lines += [item.lines[0] for item in run]
+    return "\n".join(lines)
+
 
 class BpOracle:
     """What the fixture gives a test: checks that raise AssertionError naming each root cause."""
 
-    def __init__(self, suite: str = "quick", seed: int = 0):
-        self.suite, self.seed = suite, seed
+    def __init__(self, suite: str = "quick", seed: int = 0, node=None):
+        self.suite, self.seed, self.node = suite, seed, node
 
-    def check(self, fn, suite: str | None = None, **kwargs):
-        """Judge a Python backprop; returns the report when it conforms."""
-        from .check import assert_backprop_correct
-        return assert_backprop_correct(fn, suite=suite or self.suite, seed=self.seed, **kwargs)
+    def check(self, fn, suite: str | None = None, *, dtype: str = "float64", supports=None,
+              allow_skip: bool = False, include=(), exclude=(), rtol: float | None = None,
+              atol: float | None = None, seed: int | None = None):
+        """Judge a Python backprop `fn(net, params, x, y)`; returns the report when it conforms.
+
+        dtype, supports, allow_skip, include, exclude, rtol, atol: as `check_implementation`
+        (and `bp-oracle check`): the precision it is judged at, the features it declares, whether
+        SKIPs (NotImplementedError) are accepted, which cases, a tolerance override."""
+        from .check import check_implementation
+
+        report = check_implementation(fn, suite or self.suite, self.seed if seed is None else seed, include, exclude,
+                                      dtype=dtype, supports=supports, allow_skip=allow_skip, rtol=rtol, atol=atol)
+        return self._verdict("backprop", report)
 
     def check_command(self, command: str, suite: str | None = None, timeout: float = 30.0, **kwargs):
-        """Judge an external program over the protocol; returns the report when it conforms."""
-        from .check import failure_lines, run_check
-        report = run_check(command, suite=suite or self.suite, seed=self.seed, timeout=timeout, **kwargs)
+        """Judge an external program over the protocol; returns the report when it conforms.
+        Keyword arguments: seed, include, exclude and those of `check` (dtype, supports, …)."""
+        from .check import run_check
+
+        kwargs.setdefault("seed", self.seed)
+        report = run_check(command, suite=suite or self.suite, timeout=timeout, **kwargs)
+        return self._verdict(command, report)
+
+    def _verdict(self, what: str, report):
         if not report.ok:
-            raise AssertionError(f"{command} does not conform:\n" + "\n".join(failure_lines(report)))
+            raise AssertionError(failure_message(what, report))
+        note = left_out(report)
+        if note is not None and self.node is not None:
+            self.node.user_properties.append((PROPERTY, f"{what}: {note}"))
         return report
 
 
@@ -43,4 +104,26 @@ def pytest_addoption(parser):
 
 @pytest.fixture
 def bp_oracle(request) -> BpOracle:
-    return BpOracle(suite=request.config.getoption("--bp-oracle-suite"))
+    return BpOracle(suite=request.config.getoption("--bp-oracle-suite"), node=request.node)
+
+
+class _LeftOut:
+    """Gathers what passing checks left out from the test reports (under pytest-xdist the workers
+    send their reports, user_properties included, to the process that prints the summary)."""
+
+    def __init__(self):
+        self.notes: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.when == "call" and report.passed:
+            self.notes += [(report.nodeid, value) for key, value in report.user_properties if key == PROPERTY]
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.notes:
+            terminalreporter.write_sep("-", "bp-oracle: passed, but not every case was judged")
+            for nodeid, note in self.notes:
+                terminalreporter.write_line(f"{nodeid}: {note}")
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_LeftOut(), "bp-oracle-left-out")

@@ -123,3 +123,44 @@ def output_file(text: str) -> str:
     if os.path.isdir(text):
         raise usage_error(f"cannot write {text!r}: it is a folder")
     return text
+
+
+# --- what every judging command prints with (check, grade, verify) -----------------------------
+
+DEFAULT_MAX_FAILURES = 20  # bp_oracle.report.DEFAULT_MAX_FAILURES (report.py loads jax: not here)
+
+
+def add_output_arguments(p, lists_all: str) -> None:
+    """--max-failures and --annotations; `lists_all` names the option that writes every case."""
+    p.add_argument("--max-failures", type=non_negative_int, default=DEFAULT_MAX_FAILURES, metavar="N",
+                   help=f"print the first N failures in full, then '… and K more' (default {DEFAULT_MAX_FAILURES}; "
+                        f"0: all of them; {lists_all} lists every case); identical ERROR messages are printed once")
+    p.add_argument("--annotations", choices=("auto", "github", "none"), default="auto",
+                   help="GitHub Actions annotations: each root cause also as one '::error' line on stdout "
+                        "(auto: when GITHUB_ACTIONS=true, as on GitHub's runners; default auto)")
+
+
+def output_for(args, min_width: int = 120):
+    """The `bp_oracle.report.Output` the parsed --max-failures and --annotations ask for."""
+    from ..report import Output
+
+    return Output(getattr(args, "max_failures", DEFAULT_MAX_FAILURES), getattr(args, "annotations", "auto"),
+                  min_width=min_width)
+
+
+def command_help(description: str, codes: dict[int, str]) -> dict:
+    """The keywords of `sub.add_parser` for a command's description and its exit codes (the
+    epilog of `bp-oracle COMMAND --help`): `codes` maps 0, 1, 2, 3 to what each means for it."""
+    import argparse
+    import textwrap
+
+    wrap = lambda text, **kw: textwrap.fill(" ".join(text.split()), width=100, **kw)  # noqa: E731
+    lines = ["exit codes:"] + [wrap(codes[code], initial_indent=f"  {code}  ", subsequent_indent="     ")
+                               for code in sorted(codes)]
+    return dict(description=wrap(description), epilog="\n".join(lines),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def exit_codes(ok: str, disagree: str, usage: str = "bad usage or bad input (one line on stderr)") -> dict[int, str]:
+    return {0: ok, 1: disagree, 2: usage, 3: "an internal error of bp-oracle (a bug: one line; --debug prints "
+                                              "the traceback)"}

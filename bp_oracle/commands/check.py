@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import sys
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from ._args import (add_output_arguments, add_plan_arguments, command_help, exit_codes, output_file, output_for,
+                    plan_keywords, positive_float)
 
-from ._args import add_plan_arguments, output_file, plan_keywords, positive_float
+EXIT_CODES = exit_codes(ok="conforms: every case asked was judged and right (SKIPs only where accepted)",
+                        disagree="does not conform: a FAIL or ERROR, a SKIP not accepted, nothing judged, or the "
+                                 "program stopped answering (gave up after repeated timeouts)",
+                        usage="bad usage, or CMD cannot be started (not found, or it dies before reading a request)")
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("check", help=help,
-                       description="Drive CMD over JSON Lines (protocol bp-oracle/1, docs/protocol.md) and "
-                                   "judge its gradients equation by equation. Exit 0: conforms (every case "
-                                   "asked was judged and right); 1: a FAIL or ERROR, a SKIP not accepted, or "
-                                   "the program stopped answering; 2: bad usage, or CMD cannot be started; "
-                                   "3: an internal error of bp-oracle.")
+    p = sub.add_parser("check", help=help, **command_help(
+        "Drive CMD over JSON Lines (protocol bp-oracle/1, docs/protocol.md) and judge its gradients equation by "
+        "equation. Output: the coverage table, the summary line, then the first --max-failures failures in "
+        "full; progress goes to stderr only. docs/ci.md: running it in CI.", EXIT_CODES))
     p.add_argument("--impl", required=True, metavar="CMD", help="the command to run, e.g. \"./mybp --oracle\"")
     add_plan_arguments(p)
     p.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
@@ -26,13 +27,16 @@ def add_parser(sub, help: str) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="FEATURE", help="drop cases with this feature")
     p.add_argument("--json", type=output_file, metavar="REPORT", help="write the report as JSON")
     p.add_argument("--junit", type=output_file, metavar="FILE", help="write JUnit XML for CI")
+    add_output_arguments(p, "--json REPORT")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress on stderr (a bar on a terminal; otherwise a line every few seconds)")
     p.set_defaults(run=run, uses_reference=True)
 
 
 def run(args) -> int:
     from ..errors import UsageError, user_input
     from ..check import cases_for, run_check
-    from ..report import render_console, write_json, write_junit
+    from ..report import ProgressReporter, render_console, write_json, write_junit
     from ..runner import GaveUp, StartError
 
     plan = plan_keywords(args)
@@ -42,23 +46,23 @@ def run(args) -> int:
         raise UsageError("no case has every --include feature without an --exclude one")
     if getattr(args, "seed_was_random", False):
         print(f"seed {args.seed} (drawn at random); replay: {_replay(args)}", file=sys.stderr)
-    console = Console(highlight=False, width=max(Console().width, 120))
-    show = sys.stderr.isatty()
-    with Progress(TextColumn("check"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), disable=not show) as progress:
-        task = progress.add_task("check", total=len(cases))
+    out = output_for(args)
+    with ProgressReporter("check", len(cases), enabled=not args.no_progress) as progress:
         gave_up = None
         try:
             report = run_check(args.impl, args.suite, args.seed, args.timeout, args.include, args.exclude,
-                               on_result=lambda r: progress.advance(task), **plan)
+                               on_result=lambda r: progress.advance(), **plan)
         except StartError as e:  # not found, or it dies at start-up: one line, exit 2
             raise UsageError(str(e)) from None
         except GaveUp as e:  # it stopped answering: one line, a non-zero verdict (exit 1)
             gave_up = str(e)
     if gave_up is not None:
         print(f"bp-oracle: {gave_up}", file=sys.stderr)
+        if out.annotate:
+            from ..report import annotation
+            print(annotation("bp-oracle check: gave up", gave_up), flush=True)
         return 1
-    render_console(report, console)
+    render_console(report, out)
     if args.json:
         write_json(report, args.json)
     if args.junit:

@@ -31,7 +31,13 @@ DIAGNOSE_DEFAULTS = dict(epochs=30, eta=0.1)
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("diagnose", help=help)
+    from ._args import command_help, exit_codes
+
+    p = sub.add_parser("diagnose", help=help, **command_help(
+        "Train as `bp-oracle train` does and measure per layer, every epoch: saturation, ‖δ‖, ‖∂C/∂b‖, ‖∂C/∂W‖ "
+        "and inputs a ≈ 0; PNGs unless --no-plots (docs/training.md).",
+        exit_codes(ok="trained and measured (and the plots written)", disagree="not used: diagnose judges nothing",
+                   usage="bad usage or bad input (an unknown activation or cost, data that cannot be read)")))
     add_training_arguments(p, default_hidden="30,30,30", **DIAGNOSE_DEFAULTS)
     p.add_argument("--sample", type=positive_int, default=1000,
                    help="training examples the measurements are taken on (default 1000)")

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from ._args import add_output_arguments, command_help, exit_codes, output_file, output_for
 
-from ._args import output_file
+EXIT_CODES = exit_codes(ok="conforms: every case of the vectors was answered, judged and right (SKIPs only with "
+                           "--allow-skip)",
+                        disagree="does not conform: a FAIL, an ERROR (a case with no response among them), a stray "
+                                 "line (not JSON, an unknown or repeated id), a SKIP not accepted, or nothing judged",
+                        usage="bad usage or bad input: a vector folder or results file that is missing, malformed "
+                              "or tampered with")
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("grade", help=help,
-                       description="Judge RESULTS (one bp-oracle/1 response per line, any order) against "
-                                   "the vectors in DIR. Exit 0: conforms; 1: a FAIL, ERROR, stray line or SKIP not accepted; "
-                                   "2: bad input; 3: an internal error of bp-oracle.")
+    p = sub.add_parser("grade", help=help, **command_help(
+        "Judge RESULTS (one bp-oracle/1 response per line, any order) against the vectors in DIR: the same "
+        "verdicts, report and output as check. docs/ci.md: grading in CI.", EXIT_CODES))
     p.add_argument("--vectors", required=True, metavar="DIR")
     p.add_argument("--results", required=True, metavar="FILE")
     p.add_argument("--allow-skip", action="store_true",
                    help="accept SKIPs (answers 'unsupported'); otherwise any SKIP fails, as in check")
     p.add_argument("--json", type=output_file, metavar="REPORT")
     p.add_argument("--junit", type=output_file, metavar="FILE")
+    add_output_arguments(p, "--json REPORT")
     p.set_defaults(run=run, uses_reference=True)
 
 
@@ -28,8 +33,7 @@ def run(args) -> int:
 
     with user_input():  # a vector or results file that is missing, malformed or tampered with
         report, _ = grade(args.vectors, args.results, allow_skip=args.allow_skip)
-    console = Console(highlight=False, width=max(Console().width, 120))
-    render_console(report, console)  # stray lines are the report's problems: console, JSON, JUnit agree
+    render_console(report, output_for(args))  # stray lines are the report's problems: console, JSON, JUnit agree
     if args.json:
         write_json(report, args.json)
     if args.junit:

@@ -18,7 +18,8 @@ from manual_bp.data import Split, load_digits_split, load_mnist_idx, load_mnist_
 from manual_bp.training import EpochRecord, evaluate, train
 
 from ..errors import user_input
-from ._args import non_negative_float, non_negative_int, positive_float, positive_int, usage_error
+from ._args import (command_help, exit_codes, non_negative_float, non_negative_int, positive_float, positive_int,
+                    usage_error)
 
 # The defaults: chosen on the digits (see docs/training.md for what they reach over 20 seeds).
 DEFAULTS = dict(data="digits", activations="sigmoid", cost="cross_entropy", epochs=60,
@@ -26,7 +27,11 @@ DEFAULTS = dict(data="digits", activations="sigmoid", cost="cross_entropy", epoc
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("train", help=help)
+    p = sub.add_parser("train", help=help, **command_help(
+        "Mini-batch SGD with manual_bp's backprop: the cost and accuracy after every epoch, the test accuracy at the "
+        "end (docs/training.md).",
+        exit_codes(ok="trained (and --json written)", disagree="not used: train judges nothing",
+                   usage="bad usage or bad input (an unknown activation or cost, data that cannot be read)")))
     add_training_arguments(p, default_hidden="30")
     p.add_argument("--json", metavar="FILE", help="write a summary (settings, per-epoch history, test accuracy)")
     p.set_defaults(run=run)

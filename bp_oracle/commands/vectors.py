@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ._args import add_plan_arguments, plan_keywords
+from ._args import add_plan_arguments, command_help, exit_codes, plan_keywords
+
+EXIT_CODES = exit_codes(ok="the vectors were written", disagree="not used: vectors judges nothing",
+                        usage="bad usage or bad input (an --out that is not a folder, an unknown feature or dtype)")
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("vectors", help=help,
-                       description="Write manifest.json and one checksummed JSON file per case: the request, "
-                                   "the expected z, a, δ, cost and gradients, tolerances per dtype, flags. "
-                                   "Byte-identical from run to run for the same version, suite and seed.")
+    p = sub.add_parser("vectors", help=help, **command_help(
+        "Write manifest.json and one checksummed JSON file per case: the request, the expected z, a, δ, cost and "
+        "gradients, tolerances per dtype, flags. Byte-identical from run to run for the same version, suite and "
+        "seed. docs/ci.md: grading offline in CI.", EXIT_CODES))
     p.add_argument("--out", required=True, metavar="DIR")
     add_plan_arguments(p, judging=False)
     p.set_defaults(run=run, uses_reference=True)

@@ -5,35 +5,52 @@ activation × cost with the worst error per depth; a replay line and a verdict p
 from __future__ import annotations
 
 import math
-import sys
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from ..tolerance import DTYPES, PRECISION_MODELS, TOLERANCES
 from ..errors import user_input
-from ._args import non_negative_int, positive_int, usage_error
+from ._args import (add_output_arguments, command_help, exit_codes, non_negative_int, output_file, output_for,
+                    positive_int, usage_error)
 
 DEPTHS = range(1, 6)  # the depth columns of the table: the sweep draws depth 1..5
+SHARD_RULE = ("--shard takes K/N with 1 ≤ K ≤ N, K counted from 1: in a GitHub Actions matrix "
+              "K = strategy.job-index + 1 and N = strategy.job-total (docs/ci.md)")
+LIST_ALL = "--max-failures 0 prints them all; --junit FILE or --report DIR lists every network"
+EXIT_CODES = exit_codes(ok="agreement: every network judged agrees with jax.grad (and a plugin's derivatives "
+                           "match); SKIPs only with --allow-skip",
+                        disagree="a disagreement (a network FAILs, the backprop raised, a plugin's derivative does "
+                                 "not match), SKIPs without --allow-skip, or nothing judged",
+                        usage="bad usage or bad input (a bad --shard, --dtype or --cases; a plugin or --backprop "
+                              "that cannot be loaded; a report folder that cannot be written)")
 
 
 def add_parser(sub, help: str) -> None:
-    p = sub.add_parser("verify", help=help)
+    p = sub.add_parser("verify", help=help, **command_help(
+        "Sweep seeded random networks: manual_bp (or --backprop yours) against the float64 jax.grad reference, "
+        "tensor by tensor. Output: a table per activation × cost, the summary line, then the first --max-failures "
+        "failures in full, each with its verdict and a replay line; progress goes to stderr only. docs/verify.md: "
+        "how it works; docs/ci.md: sharding it over CI jobs.", EXIT_CODES))
     p.add_argument("--cases", type=positive_int, default=300, help="networks to check (default 300)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="sweep seed (default 0)")
     p.add_argument("--start", type=non_negative_int, default=0, help="first case index (default 0)")
-    p.add_argument("--shard", type=_shard, metavar="K/N", help="check only the K-th of N equal slices of the cases")
+    p.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="check only the K-th of N equal slices of the cases, K counted from 1 (1 ≤ K ≤ N)")
     p.add_argument("--dtype", type=_dtypes, default=("float64",), metavar="DTYPE[,DTYPE…]",
                    help=f"run the backprop in {', '.join(DTYPES)} (comma-separated for several; default float64)")
     p.add_argument("--jobs", type=positive_int, default=1, help="processes (results identical to --jobs 1)")
     p.add_argument("--report", metavar="DIR", help="write summary.json, errors.png and depth_width.png into DIR")
+    p.add_argument("--junit", type=output_file, metavar="FILE",
+                   help="write JUnit XML: one testcase per network, a failure with its verdict and replay line")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                    help="register your own activation or cost (bp_oracle.custom); every network then uses it")
     p.add_argument("--backprop", metavar="MODULE:FUNCTION",
-                   help="check this backprop (net, params, x, y) → Trace or [(dW, db)] instead of manual_bp")
+                   help="check this backprop (net, params, x, y) → Trace or [(dW, db)] instead of manual_bp; "
+                        "raising NotImplementedError on a network is a SKIP there")
+    p.add_argument("--allow-skip", action="store_true",
+                   help="accept SKIPs (networks the backprop raised NotImplementedError on); otherwise they fail")
     p.add_argument("--replay", type=_replay, metavar="SEED:INDEX", help="check one case of a sweep, in detail")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_arguments(p, "--junit FILE")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress on stderr (a bar on a terminal; otherwise a line every few seconds)")
     p.set_defaults(run=run, uses_reference=True)
 
 
@@ -47,10 +64,15 @@ def _replay(text: str) -> tuple[int, int]:
 def _shard(text: str) -> tuple[int, int]:
     parts = text.split("/")
     if len(parts) != 2:
-        raise usage_error(f"--shard takes K/N (1 ≤ K ≤ N), got {text!r}")
-    k, n = positive_int(parts[0]), positive_int(parts[1])
-    if k > n:
-        raise usage_error(f"--shard takes K/N with 1 ≤ K ≤ N, got {text!r}")
+        raise usage_error(f"--shard: expected K/N, e.g. 1/4, got {text!r} ({SHARD_RULE})")
+    try:
+        k, n = (int(part) for part in parts)
+    except ValueError:
+        raise usage_error(f"--shard: K and N must be integers, got {text!r} ({SHARD_RULE})") from None
+    if n < 1:
+        raise usage_error(f"--shard: N must be at least 1, got {text} ({SHARD_RULE})")
+    if not 1 <= k <= n:
+        raise usage_error(f"--shard: K must be between 1 and {n}, got {text} ({SHARD_RULE})")
     return k, n
 
 
@@ -82,9 +104,11 @@ def indices(start: int, cases: int, shard: tuple[int, int] | None) -> range:
 
 
 def run(args) -> int:
-    console = Console(highlight=False, width=max(Console().width, 132))
+    out = output_for(args, min_width=132)
     if args.replay and len(args.dtype) > 1:
         raise usage_error("--replay takes one --dtype")
+    if args.replay and args.junit:
+        raise usage_error("--junit writes a sweep's networks: not with --replay")
     if args.report:
         from ..sweep.report import require_matplotlib
         require_matplotlib()
@@ -93,54 +117,102 @@ def run(args) -> int:
     options = [SweepOptions(dtype, args.backprop, tuple(args.plugin)) for dtype in args.dtype]
     with user_input():
         focus = setup(options[0]).focus  # loads plugins and the backprop: a bad one is one line, exit 2
-    checks = _derivative_checks(console, focus)
+    checks, annotations = _derivative_checks(out, focus)
     if args.replay:
-        return _replay_one(console, *args.replay, options[0]) or int(not all(c.ok for c in checks))
+        code = _replay_one(out, *args.replay, options[0], allow_skip=args.allow_skip)
+        out.annotate_items(annotations, LIST_ALL, "bp-oracle verify")
+        return code or int(not all(c.ok for c in checks))
     todo = indices(args.start, args.cases, args.shard)
-    summaries = []
+    summaries, failed = [], not all(c.ok for c in checks)
     for opts in options:
-        summaries.append(_sweep(console, args, opts, todo))
+        summary, items = _sweep(out, args, opts, todo)
+        summaries.append(summary)
+        annotations += items
+        failed |= bool(items)
     if args.report:
         from ..sweep.report import write
         for path in write(args.report, summaries, todo.start, checks):
-            console.print(f"wrote {path}")
-    failed = any(s.failures for s in summaries) or not all(c.ok for c in checks)
+            out.line(f"wrote {path}")
+    if args.junit:
+        from ..sweep.report import write_junit
+        write_junit(args.junit, summaries, checks, allow_skip=args.allow_skip)
+        out.line(f"wrote {args.junit}")
+    out.annotate_items(annotations, LIST_ALL, "bp-oracle verify")
     return 1 if failed else 0
 
 
-def _derivative_checks(console, focus):
+def _derivative_checks(out, focus):
+    """A plugin's derivatives against jax.grad, printed; with an annotation item per failing one."""
     if not focus:
-        return []
+        return [], []
     from ..custom import derivative_checks
+    from ..report import Item
     checks = derivative_checks(focus)
+    items = []
     for c in checks:
-        console.print(f"{'ok  ' if c.ok else 'FAIL'} {c.describe()}")
-    return checks
+        out.line(f"{'ok  ' if c.ok else 'FAIL'} {c.describe()}")
+        if not c.ok:
+            items.append(Item([f"FAIL {c.describe()}"], title=f"bp-oracle verify: derivative of {c.name}",
+                              message=c.describe()))
+    return checks, items
 
 
-def _sweep(console, args, options, todo: range):
+def _sweep(out, args, options, todo: range):
+    """One sweep: its table, its summary line, its failures (capped) and SKIPs; returns the summary
+    and what fails the run, as items to annotate (empty: it passes)."""
+    from ..report import Item, ProgressReporter
     from ..sweep.verify import run_sweep
 
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    with Progress(TextColumn(f"verify {options.dtype}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), disable=not show_progress) as progress:
-        task = progress.add_task("verify", total=len(todo))
-        summary = run_sweep(args.seed, todo, options, jobs=args.jobs, on_progress=lambda n: progress.advance(task, n))
-    console.print(_table(summary, todo))
-    for r in summary.failures:
-        _print_failure(console, r)
+    with ProgressReporter(f"verify {options.dtype}", len(todo), enabled=not args.no_progress) as progress:
+        summary = run_sweep(args.seed, todo, options, jobs=args.jobs, on_progress=progress.advance)
+    out.print(_table(summary, todo))
+    who = options.candidate_name
+    n, bad, skips = len(summary.results), len(summary.failures), summary.skips
+    judged = n - len(skips)
+    verdict = ("agree" if not bad else f"{bad} DISAGREE") if judged or not n else "judged on no network"
+    skipped = ""
+    if skips:
+        skipped = (f"{len(skips)} SKIP ({who} raised NotImplementedError; "
+                   f"{'accepted with --allow-skip' if args.allow_skip else 'not accepted without --allow-skip'}), "
+                   f"{judged} judged; ")
+    kinks = sum(r.near_kink for r in summary.results)
+    out.line(f"{n} networks ({_span(todo)}), seed {args.seed}, {options.dtype}: {who} and "
+             f"jax.grad {verdict}; {skipped}{kinks} within 1e-2 of a kink; "
+             f"{summary.rate:.0f} networks/s ({summary.seconds:.1f} s); tolerance: {_policy(options.dtype)}")
+    failing = out.items([_failure_item(r) for r in summary.failures], "failures", LIST_ALL)
+    out.items([Item([f"SKIP seed {r.seed} index {r.index}: {who} raised NotImplementedError: {r.skipped}"],
+                    key=r.skipped, ident=f"{r.seed}:{r.index}") for r in skips], "SKIPs", LIST_ALL)
+    tool = f"bp-oracle verify {options.dtype}"
+    if skips and not args.allow_skip:
+        text = (f"{len(skips)} network(s) were SKIPped ({who} raised NotImplementedError): accept them with "
+                f"--allow-skip, or implement what they need")
+        out.line(f"SKIP {text}")
+        failing.append(Item([text], title=f"{tool}: SKIPs not accepted", message=text))
+    if skips and not judged:
+        text = f"nothing was judged: {who} raised NotImplementedError on every network"
+        out.line(text)
+        failing.append(Item([text], title=f"{tool}: nothing judged", message=text))
     beyond = [r for r in summary.results if r.beyond_dtype]
     if beyond:
-        console.print(f"{len(beyond)} networks beyond {options.dtype}'s resolution, BP1–BP4 not judged "
-                      f"(a kink crossed by rounding, or an output a < smallest normal or within u of 1 "
-                      f"under cross-entropy), e.g. {beyond[0].replay}")
-    n, bad = len(summary.results), len(summary.failures)
-    verdict = "agree" if not bad else f"{bad} DISAGREE"
-    kinks = sum(r.near_kink for r in summary.results)
-    console.print(f"{n} networks ({_span(todo)}), seed {args.seed}, {options.dtype}: {options.candidate_name} and "
-                  f"jax.grad {verdict}; {kinks} within 1e-2 of a kink; "
-                  f"{summary.rate:.0f} networks/s ({summary.seconds:.1f} s); tolerance: {_policy(options.dtype)}")
-    return summary
+        out.line(f"{len(beyond)} networks beyond {options.dtype}'s resolution, BP1–BP4 not judged "
+                 f"(a kink crossed by rounding, or an output a < smallest normal or within u of 1 "
+                 f"under cross-entropy), e.g. {beyond[0].replay}")
+    return summary, failing
+
+
+def _failure_item(r):
+    """A failing network as printed: its head line, up to 3 wrong tensors, the verdict, the replay line."""
+    from ..report import Item
+
+    lines = [f"FAIL seed {r.seed} index {r.index}: {r.net.to_dict()} m={r.m}"]
+    bad = [c for c in r.judged if not c.ok]
+    lines += [f"  {c.describe()}" for c in bad[:3]]
+    if len(bad) > 3:
+        lines.append(f"  … and {len(bad) - 3} more tensors")
+    lines += [f"  verdict: {r.verdict}", f"  replay: {r.replay}"]
+    message = "; ".join(([bad[0].describe()] if bad else []) + [f"verdict: {r.verdict}", f"replay: {r.replay}"])
+    return Item(lines, key=None if r.error is None else f"raised {r.error}", ident=f"{r.seed}:{r.index}",
+                title=f"bp-oracle verify {r.options.dtype}: FAIL {r.seed}:{r.index}", message=message)
 
 
 def _span(todo: range) -> str:
@@ -155,22 +227,29 @@ def _policy(dtype: str) -> str:
     return f"rtol = {m.safety:g}·u·(L·(n+m) + κ), atol = {m.safety:g}·u·L·(n+m), u = 2^{round(math.log2(m.unit_roundoff))}"
 
 
-def _table(summary, todo: range) -> Table:
+def _table(summary, todo: range):
+    from rich.table import Table
+
     opts = summary.options
     t = Table(title=f"{opts.candidate_name} vs jax.grad, {opts.dtype}, seed {summary.seed}", title_justify="left")
-    columns = ["activation", "cost", "cases", "failed", "kinks"]
+    rows = summary.table()
+    skips = any(row.skipped for row in rows.values())
+    columns = ["activation", "cost", "cases", "failed"] + (["SKIP"] if skips else []) + ["kinks"]
     if opts.dtype != "float64":
         columns.append("beyond")
     columns += ["worst err", "tol", "err/tol"] + [f"L={L}" for L in DEPTHS]
     for col in columns:
         t.add_column(col, justify="left" if col in ("activation", "cost") else "right")
-    for (act, cost), row in summary.table().items():
+    for (act, cost), row in rows.items():
         w = row.worst.worst if row.worst else None
-        cells = [act, cost, str(row.cases), str(row.failed) if not row.failed else f"[bold red]{row.failed}[/]",
-                 str(row.kinks)]
+        cells = [act, cost, str(row.cases), str(row.failed) if not row.failed else f"[bold red]{row.failed}[/]"]
+        cells += [str(row.skipped)] if skips else []
+        cells.append(str(row.kinks))
         if opts.dtype != "float64":
             cells.append(str(row.beyond))
-        if w is None or row.worst.error:
+        if row.worst is None:  # every network of the row SKIPped
+            cells += ["–", "–", "–"]
+        elif w is None or row.worst.error:
             cells += ["error", "", "inf"]
         else:
             c = w.comparison
@@ -182,40 +261,33 @@ def _table(summary, todo: range) -> Table:
     return t
 
 
-def _print_failure(console, r) -> None:
-    console.print(f"FAIL seed {r.seed} index {r.index}: {r.net.to_dict()} m={r.m}")
-    bad = [c for c in r.judged if not c.ok]
-    for c in bad[:3]:
-        console.print(f"  {c.describe()}")
-    if len(bad) > 3:
-        console.print(f"  … and {len(bad) - 3} more tensors")
-    console.print(f"  verdict: {r.verdict}")
-    console.print(f"  replay: {r.replay}")
-
-
-def _replay_one(console, seed: int, index: int, options) -> int:
+def _replay_one(out, seed: int, index: int, options, allow_skip: bool = False) -> int:
     from ..sweep.verify import verify_cases
 
     r = verify_cases(seed, [index], options)[0]
-    console.print(f"case seed {seed} index {index}, {options.dtype}: {r.net.to_dict()} m={r.m}")
-    console.print(f"  tolerance here: rtol {r.tolerance.rtol:.3g}, atol {r.tolerance.atol:.3g}")
+    out.line(f"case seed {seed} index {index}, {options.dtype}: {r.net.to_dict()} m={r.m}")
+    out.line(f"  tolerance here: rtol {r.tolerance.rtol:.3g}, atol {r.tolerance.atol:.3g}")
     if r.near_kink:
-        console.print("  near a kink: a pre-activation (or a weight under l1) within 1e-2 of it")
+        out.line("  near a kink: a pre-activation (or a weight under l1) within 1e-2 of it")
     if r.crossed_kink:
-        console.print(f"  rounding crossed a kink at layer(s) {r.crossed_kink}: BP1–BP4 not judged")
+        out.line(f"  rounding crossed a kink at layer(s) {r.crossed_kink}: BP1–BP4 not judged")
     if r.saturated:
-        console.print(f"  an output beyond {options.dtype}'s resolution under cross-entropy: BP1–BP4 not judged")
+        out.line(f"  an output beyond {options.dtype}'s resolution under cross-entropy: BP1–BP4 not judged")
     if r.error:
-        console.print(f"  FAIL {options.candidate_name} raised {r.error}")
+        out.line(f"  FAIL {options.candidate_name} raised {r.error}")
+    if r.skipped is not None:
+        out.line(f"  SKIP {options.candidate_name} raised NotImplementedError: {r.skipped}"
+                 f"{' (accepted with --allow-skip)' if allow_skip else ' (not accepted without --allow-skip)'}")
+        return 0 if allow_skip else 1
     for c in r.checks:
         judged = c in r.judged
-        console.print(f"  {'ok  ' if c.ok else 'FAIL' if judged else 'skip'} {c.describe()}")
+        out.line(f"  {'ok  ' if c.ok else 'FAIL' if judged else 'skip'} {c.describe()}")
     for w in r.witnesses:
-        console.print(f"  witness: {w.describe(options.candidate_name)}")
+        out.line(f"  witness: {w.describe(options.candidate_name)}")
     if not r.ok:
-        console.print(f"  verdict: {r.verdict}")
+        out.line(f"  verdict: {r.verdict}")
     for line in _second_opinions(r, seed, index, options):
-        console.print(f"  {line}")
+        out.line(f"  {line}")
     return 0 if r.ok else 1
 
 

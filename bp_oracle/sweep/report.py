@@ -6,6 +6,10 @@
                      error / tolerance against the line at 1
     depth_width.png  normwise error against depth and against the widest layer, per dtype
 
+and, for `--junit FILE`, JUnit XML: a testsuite per dtype, a testcase per network (a failure with
+its verdict and replay line; a SKIP where the backprop raised NotImplementedError), and one per
+derivative check of a plugin.
+
 matplotlib comes with the `plots` extra (`pip install -e ".[plots]"`).
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
@@ -43,7 +48,8 @@ def _case_row(r: CaseResult) -> dict:
     return {"index": r.index, "L": r.net.L, "width": max(r.net.sizes), "m": r.m,
             "activations": list(r.net.activations), "cost": r.net.cost,
             "relative_error": _number(r.relative_error), "error_over_tolerance": _number(r.margin),
-            "rtol": r.tolerance.rtol, "ok": r.ok, "near_kink": r.near_kink, "beyond_dtype": r.beyond_dtype}
+            "rtol": r.tolerance.rtol, "ok": r.ok, "near_kink": r.near_kink, "beyond_dtype": r.beyond_dtype,
+            **({"skipped": r.skipped} if r.skipped is not None else {})}
 
 
 def _failure(r: CaseResult) -> dict:
@@ -71,6 +77,7 @@ def summary_dict(summary: Summary, start: int) -> dict:
     for (act, cost), row in summary.table().items():
         w = row.worst.worst if row.worst else None
         table.append({"activation": act, "cost": cost, "cases": row.cases, "failed": row.failed,
+                      "skipped": row.skipped,
                       "near_kink": row.kinks, "beyond_dtype": row.beyond,
                       "worst": w.describe() if w else None,
                       "worst_error_over_tolerance": _number(row.worst.margin) if row.worst else 0.0,
@@ -78,12 +85,14 @@ def summary_dict(summary: Summary, start: int) -> dict:
     return {
         "dtype": summary.options.dtype, "seed": summary.seed, "start": start, "cases": len(results),
         "backprop": summary.options.candidate_name, "plugins": list(summary.options.plugins),
-        "failed": len(summary.failures), "near_kink": sum(r.near_kink for r in results),
+        "failed": len(summary.failures), "skipped": len(summary.skips),
+        "near_kink": sum(r.near_kink for r in results),
         "beyond_dtype": sum(r.beyond_dtype for r in results),
         "worst_error_over_tolerance": _number(max((r.margin for r in results), default=0.0)),
         "tolerance": _tolerance_model(summary.options.dtype),
         "table": table,
         "failures": [_failure(r) for r in summary.failures],
+        "skips": [{"index": r.index, "replay": r.replay, "reason": r.skipped} for r in summary.skips],
         "beyond": [{"index": r.index, "replay": r.replay, "crossed_kink_layers": r.crossed_kink,
                     "saturated": r.saturated} for r in results if r.beyond_dtype],
         "per_case": [_case_row(r) for r in results],
@@ -109,6 +118,66 @@ def write(folder: str, summaries: Sequence[Summary], start: int, derivative_chec
     return paths
 
 
+def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> ET.ElementTree:
+    """One <testsuite> per dtype, one <testcase> per network: a failure → <failure> (its failed
+    tensors, the verdict, the replay line), the candidate raising → <error>, NotImplementedError →
+    <skipped>; SKIPs not accepted are one more failing test, "the run as a whole", as in check's.
+    A plugin's derivative checks are a testsuite of their own."""
+    root = ET.Element("testsuites")
+    if derivative_checks:
+        bad = sum(not c.ok for c in derivative_checks)
+        suite = ET.SubElement(root, "testsuite", name="bp-oracle.verify.derivatives",
+                              tests=str(len(derivative_checks)), failures=str(bad), errors="0", skipped="0",
+                              hostname=platform.node())
+        for c in derivative_checks:
+            case = ET.SubElement(suite, "testcase", classname="bp-oracle.verify.derivatives",
+                                 name=f"derivative of {c.name}")
+            if not c.ok:
+                ET.SubElement(case, "failure", message=c.describe(), type="DERIVATIVE").text = c.describe()
+    for summary in summaries:
+        dtype = summary.options.dtype
+        name = f"bp-oracle.verify.{dtype}"
+        skips, failures, who = summary.skips, summary.failures, summary.options.candidate_name
+        whole = []  # what fails the run outside any network: a failing test of its own, as in check's JUnit
+        if skips and not allow_skip:
+            whole.append(f"{len(skips)} network(s) were SKIPped ({who} raised NotImplementedError): accept them with "
+                         f"--allow-skip")
+        if skips and len(skips) == len(summary.results):
+            whole.append(f"nothing was judged: {who} raised NotImplementedError on every network")
+        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(summary.results) + len(whole)),
+                              failures=str(sum(r.error is None for r in failures)),
+                              errors=str(sum(r.error is not None for r in failures) + len(whole)),
+                              skipped=str(len(skips)), time=f"{summary.seconds:.3f}", hostname=platform.node())
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("backprop", who), ("seed", str(summary.seed)), ("dtype", dtype),
+                           ("plugins", ",".join(summary.options.plugins))):
+            ET.SubElement(props, "property", name=key, value=value)
+        for message in whole:
+            case = ET.SubElement(suite, "testcase", classname=name, name="the run as a whole")
+            ET.SubElement(case, "error", type="SKIP", message=message)
+        for r in summary.results:
+            case = ET.SubElement(suite, "testcase", classname=name,
+                                 name=f"{r.seed}:{r.index} {' '.join(r.net.activations)} {r.net.cost} "
+                                      f"sizes={','.join(map(str, r.net.sizes))} m={r.m}")
+            if r.skipped is not None:
+                ET.SubElement(case, "skipped", message=f"{who} raised NotImplementedError: {r.skipped}")
+            elif not r.ok:
+                lines = [c.describe() for c in r.judged if not c.ok]
+                lines += [f"witness: {w.describe(r.options.candidate_name)}" for w in r.witnesses]
+                lines += [f"verdict: {r.verdict}", f"replay: {r.replay}"]
+                node = ET.SubElement(case, "error" if r.error is not None else "failure",
+                                     message=f"{r.verdict}; replay: {r.replay}",
+                                     type="ERROR" if r.error is not None else "DISAGREE")
+                node.text = "\n".join(lines)
+    tree = ET.ElementTree(root)
+    ET.indent(tree)
+    return tree
+
+
+def write_junit(path: str, summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> None:
+    to_junit(summaries, derivative_checks, allow_skip).write(path, encoding="utf-8", xml_declaration=True)
+
+
 def _pyplot():
     import matplotlib
 
@@ -119,7 +188,7 @@ def _pyplot():
 
 
 def _judged(summary: Summary) -> list[CaseResult]:
-    return [r for r in summary.results if r.error is None]
+    return [r for r in summary.results if r.error is None and r.skipped is None]
 
 
 def _errors_png(path: Path, summaries: Sequence[Summary]) -> Path:

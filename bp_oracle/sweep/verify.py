@@ -173,6 +173,7 @@ class CaseResult:
     crossed_kink: list[int] = field(default_factory=list)  # layers where rounding crossed a kink
     saturated: bool = False  # an output the dtype cannot resolve under cross-entropy (tolerance.py)
     error: str | None = None  # the candidate raised this
+    skipped: str | None = None  # the candidate raised NotImplementedError (with this message): a SKIP
     witnesses: list[Witness] = field(default_factory=list)
     verdict: str = ""  # for a failure: which side is wrong, and who says so
 
@@ -189,7 +190,12 @@ class CaseResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(c.ok for c in self.judged)
+        """Judged and right (a SKIP is not ok, nor a failure: see `Summary.skips`)."""
+        return self.error is None and self.skipped is None and all(c.ok for c in self.judged)
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok and self.skipped is None
 
     @property
     def worst(self) -> Check | None:
@@ -253,17 +259,20 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
                 result.checks = agreement(got, ref, tol)
             if getattr(got, "z", None) is not None:
                 result.crossed_kink = crossed_kinks(net, got.z, ref.z)
+        except NotImplementedError as e:  # the candidate does not do this network: a SKIP, as in check
+            result.skipped = str(e) or "NotImplementedError"
+            result.checks = []
         except Exception as e:  # noqa: BLE001  (the candidate's bug is a finding, not a crash)
             result.error = f"{type(e).__name__}: {e}"
             result.verdict = f"{options.candidate_name} raised {result.error}"
         results.append(result)
-        if not result.ok and result.error is None:
+        if result.failed and result.error is None:
             for c in result.judged:
                 if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
                     witness_items.append((result, exact, c, got, ref))
     _witness(witness_items)
     for result in results:
-        if not result.ok and not result.verdict:
+        if result.failed and not result.verdict:
             result.verdict = _verdict(result)
     return results
 
@@ -314,6 +323,7 @@ class Row:
 
     cases: int = 0
     failed: int = 0
+    skipped: int = 0
     kinks: int = 0
     beyond: int = 0
     worst: CaseResult | None = None
@@ -321,6 +331,9 @@ class Row:
 
     def add(self, result: CaseResult) -> None:
         self.cases += 1
+        if result.skipped is not None:  # not judged: no error to rank
+            self.skipped += 1
+            return
         self.failed += not result.ok
         self.kinks += result.near_kink
         self.beyond += result.beyond_dtype
@@ -339,7 +352,12 @@ class Summary:
 
     @property
     def failures(self) -> list[CaseResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if r.failed]
+
+    @property
+    def skips(self) -> list[CaseResult]:
+        """Cases the candidate raised NotImplementedError on: SKIPs, failing the run unless accepted."""
+        return [r for r in self.results if r.skipped is not None]
 
     @property
     def rate(self) -> float:
