@@ -152,11 +152,11 @@ def test_judging_an_implementation_and_grading_vectors_never_load_manual_bp(tmp_
                   "from bp_oracle import check_implementation\n"
                   "from bp_oracle.cli import main\n"
                   "wrong = lambda net, params, x, y: [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]\n"
-                  "report = check_implementation(wrong, 'quick')\n"
+                  "report = check_implementation(wrong, 'quick', include=['depth:deep'])\n"
                   "assert not report.ok and report.count('FAIL') >= len(report.results) // 2\n"
                   f"assert main(['check', '--impl', '{sys.executable} {EXAMPLES / 'numpy_backprop.py'}', "
                   "'--suite', 'quick', '--include', 'softmax']) == 0\n"
-                  f"assert main(['vectors', '--out', '{tmp_path / 'v'}', '--suite', 'quick']) == 0\n"
+                  f"assert main(['vectors', '--out', '{tmp_path / 'v'}', '--suite', 'quick', '--supports', 'tanh,quadratic']) == 0\n"
                   f"open('{tmp_path / 'r.jsonl'}', 'w').close()\n"
                   f"assert main(['grade', '--vectors', '{tmp_path / 'v'}', '--results', '{tmp_path / 'r.jsonl'}']) == 1\n"
                   + LOOK)

@@ -46,8 +46,8 @@ USING_US = textwrap.dedent("""
     case = make_case(Network([3, 4, 2], ["tanh", "sigmoid"], "cross_entropy", l2=0.1), 3, 0)
     trace = autodiff_ref.reference_trace(*case)
     assert trace.grads[0].W.dtype == np.float64
-    report = check_implementation(lambda *c: manual_bp.backprop(*c), "quick")
-    assert report.ok and len(report.results) > 20
+    report = check_implementation(lambda *c: manual_bp.backprop(*c), "quick", include=["depth:deep"])
+    assert report.ok and len(report.results) > 5
     after = state()
     assert after == before, (before, after)
     print("unchanged", before)
