@@ -2,7 +2,6 @@
 write is one line and exit 2 at once, not after minutes of training (issue #12)."""
 
 import os
-import time
 
 import pytest
 
@@ -34,13 +33,11 @@ def _unwritable(tmp_path):
 def test_an_unwritable_json_path_is_exit_2_before_any_training(command, run_cli, tmp_path, no_training):
     extra = ["--no-plots"] if command == "diagnose" else []
     for path, why in _unwritable(tmp_path):
-        start = time.perf_counter()
         code, out, err = run_cli(command, "--epochs", "1", *extra, "--json", path)
         assert code == 2, err
         assert err.count("\n") == 1 and err.startswith(f"bp-oracle: error: cannot write {path} (--json): ")
         assert why in err and "Traceback" not in err
         assert out == "" and "epoch" not in out  # nothing printed: the data was not even loaded
-        assert time.perf_counter() - start < 5
 
 
 def test_diagnose_checks_json_before_creating_the_plot_folder(run_cli, tmp_path, no_training):
