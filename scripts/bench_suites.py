@@ -83,7 +83,7 @@ def first_fail(name: str, bug: dict, suite: str) -> str | None:
 
     command = f"{sys.executable} {EXAMPLES / 'buggy_backprop.py'} --bug {name} {flags_for(bug)}"
     try:
-        run_check(command, suite, on_result=stop)
+        run_check(command, suite, on_result=stop, dtype=bug["needs"].get("dtype", "float64"))
     except Caught as c:
         return c.case_id
     return None

@@ -293,6 +293,44 @@ def _():
 # --- regularisation and the batch mean: signatures the judge names ------------------------------
 
 
+@bug("bp4_in_float32", equation="BP4", layer="any",
+     needs={},
+     description="the weight gradient's product δᵀ a^{l−1} computed in float32 when float64 is asked "
+                 "(a half-precision shortcut left in one equation): about 1e-7 relative, far over "
+                 "float64's tolerance")
+def _():
+    correct = nb.layer_gradient
+
+    def layer_gradient(delta, a_prev, W, b, l2, l1):
+        dW, db = correct(delta, a_prev, W, b, l2, l1)
+        if W.dtype != np.float64:
+            return dW, db
+        m = delta.shape[0]
+        data = (delta.astype(np.float32).T @ a_prev.astype(np.float32)).astype(np.float64) / m  # BUG
+        return data + (dW - delta.T @ a_prev / m), db
+    nb.layer_gradient = layer_gradient
+
+
+@bug("float16_sums_in_float32", equation="BP4", layer="any",
+     needs={"dtype": "float32", "min_batch": 2}, blame_needs_deltas=True,
+     otherwise="PASS on float64 requests: the bug is on the float32 path only",
+     description="on float32 requests the batch sum of BP4 accumulated in float16 (a broken "
+                 "low-precision path): judged by float32's error model, it fails")
+def _():
+    correct = nb.layer_gradient
+
+    def layer_gradient(delta, a_prev, W, b, l2, l1):
+        dW, db = correct(delta, a_prev, W, b, l2, l1)
+        if W.dtype != np.float32:
+            return dW, db
+        m = delta.shape[0]
+        total = np.zeros(W.shape, np.float16)
+        for d, a in zip(delta, a_prev):  # BUG: every partial sum of δ a^{l−1}ᵀ rounded to float16
+            total = (total + np.outer(d, a).astype(np.float16)).astype(np.float16)
+        return dW - delta.T @ a_prev / m + total.astype(np.float32) / m, db
+    nb.layer_gradient = layer_gradient
+
+
 @bug("regularisation_gradient_over_m", equation="BP4", layer="any",
      hint="regularisation_over_m",
      needs={"min_batch": 2, "l2": True},

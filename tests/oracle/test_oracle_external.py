@@ -88,7 +88,8 @@ def test_every_catalogued_bug_fails_with_the_right_root_cause(name):
     flags = "--with-deltas" if bug["equation"] in ("BP1", "BP2") or bug.get("blame_needs_deltas") else ""
     if bug["equation"] == "forward":
         flags = "--with-forward"
-    report = run_check(f"{PY}/buggy_backprop.py --bug {name} {flags}", "quick")
+    dtype = bug["needs"].get("dtype", "float64")  # a bug on a low-precision path is asked in that dtype
+    report = run_check(f"{PY}/buggy_backprop.py --bug {name} {flags}", "quick", dtype=dtype)
     failed = report.by_outcome(FAIL)
     assert failed, f"{name} was not caught"
     wrong = [r for r in failed if r.verdict.root.equation not in _allowed_roots(bug, r.case)]
