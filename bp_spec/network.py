@@ -17,6 +17,7 @@ Nielsen's network2.py writes the L2 term as (λ/2n) Σ w², n the size of the tr
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
@@ -128,6 +129,9 @@ class Network:
     def check_params(self, params: Any) -> list[Layer]:
         """The params as a list of `Layer`s of float arrays, or a ValueError/TypeError naming the
         layer and what is wrong (count, shape, dtype, NaN/Inf)."""
+        checked = _params_fast(self, params)
+        if checked is not None:  # every check passed at the cost of one pass per array
+            return checked
         if not isinstance(params, (list, tuple)):
             raise TypeError(f"params must be a list of (W, b) pairs, got {type(params).__name__}")
         if len(params) != self.L:
@@ -149,6 +153,8 @@ class Network:
         """x `(m, n_0)` and y `(m, n_L)` as float arrays (a 1-D x/y is one example), or an
         error naming what is wrong; y must also fit the cost (in [0, 1] for cross-entropy,
         rows that are distributions for log-likelihood)."""
+        if _batch_fast(self, x, y):  # every check passed at the cost of one pass per array
+            return x, y
         x = _as_float_array(x, "x")
         y = _as_float_array(y, "y")
         if x.ndim == 1:
@@ -216,7 +222,7 @@ def _check_cost(cost: Any, output_activation: str) -> None:
 def _check_targets(cost: str, y: Array) -> None:
     """y must be what the cost's definition takes (names.CostSpec.targets)."""
     kind = get_cost_spec(cost).targets
-    if kind == "unit" and (np.any(y < 0) or np.any(y > 1)):
+    if kind == "unit" and (y.min() < 0 or y.max() > 1):  # y is finite here: as np.any(y < 0) or np.any(y > 1)
         raise ValueError(f"{cost} needs targets y in [0, 1]")
     if kind == "distribution":
         if np.any(y < 0) or not np.allclose(y.sum(axis=1), 1.0, rtol=0, atol=1e-6):
@@ -243,6 +249,96 @@ def _as_float_array(value: Any, what: str) -> Array:
         raise TypeError(f"{what} must hold real numbers, got dtype {arr.dtype}")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
+    if not _all_finite(arr):
         raise ValueError(f"{what} contains NaN or Inf")
     return arr
+
+
+# --- the checks' fast path -------------------------------------------------------------------
+# The checks above are the definition. On the hot path (NumPy float arrays of the right shapes,
+# targets that fit) the functions below prove the same verdict with fewer passes over the data and
+# no temporaries; anything they cannot prove at once returns None/False and the full checks run,
+# so bad input always meets the same check and the same error as before.
+# Measured 2026-11-30 at [784,30,10] m=10 float64 (timeit, best of 7 × 3000 calls): check_params
+# 17.7 → 10.2 µs, check_batch 14.1 → 6.5 µs, the whole backprop 104 → 87 µs (16 % less); in
+# scripts/bench_backprop.py --quick, manual/jax 0.66 → 0.57 there (BENCHMARKS.md, 2026-11-30).
+
+_FAST_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def _all_finite(arr: Array) -> bool:
+    """np.all(np.isfinite(arr)), exactly (see _finite)."""
+    with np.errstate(over="ignore"):
+        return _finite(arr)
+
+
+def _finite(arr: Array) -> bool:
+    """np.all(np.isfinite(arr)), exactly; call it under np.errstate(over="ignore"). Fast path: a·a by BLAS dot, one pass, no temporary,
+    2–2.5× faster than isfinite + all from 30×784 up (measured). It is finite only if every element
+    is: NaN and ±Inf propagate through the sum, and the squares are ≥ 0 so an Inf cannot cancel.
+    A sum of finite squares can overflow (|a| ≳ 1e154 in float64, 1e19 in float32), so a non-finite
+    a·a falls back to the elementwise test, and the overflow must not warn (errstate, 0.9 µs: the
+    callers enter it once per check, not once per array)."""
+    if arr.dtype in _FAST_FLOATS and arr.flags.c_contiguous:
+        flat = arr.reshape(-1)
+        if np.isfinite(np.dot(flat, flat)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
+
+
+@functools.lru_cache(maxsize=256)
+def _shapes_of(sizes: tuple[int, ...]) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+    """Network.shapes, computed once per architecture."""
+    return tuple(((n_out, n_in), (n_out,)) for n_in, n_out in zip(sizes, sizes[1:]))
+
+
+def _params_fast(net: Network, params: Any) -> list[Layer] | None:
+    """check_params' result when params are already float ndarrays of the right shapes with no
+    NaN/Inf (nothing to convert, every check passes), else None."""
+    with np.errstate(over="ignore"):
+        return _params_fast_unguarded(net, params)
+
+
+def _params_fast_unguarded(net: Network, params: Any) -> list[Layer] | None:
+    shapes = _shapes_of(net.sizes)
+    if type(params) not in (list, tuple) or len(params) != len(shapes):
+        return None
+    checked = []
+    for layer, (w_shape, b_shape) in zip(params, shapes):
+        if type(layer) not in (Layer, tuple, list) or len(layer) != 2:
+            return None
+        W, b = layer
+        if (type(W) is not np.ndarray or type(b) is not np.ndarray or W.dtype.kind != "f"
+                or b.dtype.kind != "f" or W.shape != w_shape or b.shape != b_shape
+                or not _finite(W) or not _finite(b)):
+            return None
+        checked.append(layer if type(layer) is Layer else Layer(W, b))
+    return checked
+
+
+def _batch_fast(net: Network, x: Any, y: Any) -> bool:
+    """True when check_batch would return (x, y) unchanged: 2-D float ndarrays of the right
+    shapes, finite, under the memory guard, targets that fit the cost."""
+    with np.errstate(over="ignore"):
+        return _batch_fast_unguarded(net, x, y)
+
+
+def _batch_fast_unguarded(net: Network, x: Any, y: Any) -> bool:
+    if (type(x) is not np.ndarray or type(y) is not np.ndarray or x.ndim != 2 or y.ndim != 2
+            or x.dtype.kind != "f" or y.dtype.kind != "f"):
+        return False
+    m = x.shape[0]
+    if (m == 0 or x.shape[1] != net.sizes[0] or y.shape != (m, net.sizes[-1])
+            or m * max(net.sizes) > MAX_BATCH_NUMBERS or not _finite(x)):
+        return False
+    kind = get_cost_spec(net.cost).targets
+    if kind == "unit":
+        # min ≥ 0 and max ≤ 1 also prove y finite (a NaN makes both comparisons false): two
+        # reductions in place of isfinite + two comparisons
+        return bool(y.min() >= 0 and y.max() <= 1)
+    if not _finite(y):
+        return False
+    if kind == "distribution":
+        # a margin of half the tolerance, so that passing here implies passing np.allclose there
+        return bool(y.min() >= 0 and np.max(np.abs(y.sum(axis=1) - 1.0)) <= 0.5e-6)
+    return True

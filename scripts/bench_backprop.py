@@ -400,6 +400,9 @@ def limit_threads(n: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--large", action="store_true", help="also [4096]×3 at batch 2048 (minutes)")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the two small networks ([784,30,10] m=10, [784,100,100,10] m=128), no FD sweep "
+                             "(about a minute): for measuring one change")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per network (default 15)")
     parser.add_argument("--fd-sample", type=int, default=300, help="parameters timed per FD network")
     parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference sweep")
@@ -421,12 +424,13 @@ def run(args, command: str) -> int:
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), file=sys.stderr)
     gemm_fns = {dtype: gemm(dtype) for dtype in (np.float64, np.float32)}
     rows = []
-    for sizes, m in NETWORKS + ([LARGE_NETWORK] if args.large else []):
+    networks = NETWORKS[:2] if args.quick else NETWORKS + ([LARGE_NETWORK] if args.large else [])
+    for sizes, m in networks:
         big = backprop_flops(sizes, m) > 1e11
         for dtype in (np.float64, np.float32):
             compare_sides(rows, sizes, m, dtype, max(3, args.rounds // 3) if big else args.rounds, gemm_fns)
     fd_rows = []
-    if not args.no_fd:
+    if not (args.no_fd or args.quick):
         # one BLAS thread: these products are tiny, and a second thread only adds stalls when a
         # neighbour holds the other core; both sides of the ratio run alike
         with limit_blas_threads(1):
