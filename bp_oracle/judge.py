@@ -56,6 +56,10 @@ class Finding:
     hint: Optional[str] = None
     inferred: bool = False  # the equation was inferred from gradients alone
     root: bool = False
+    # the whole tensors, for a picture of where they differ (the HTML report's heatmaps): what was
+    # sent, and the right answers it was judged against (float64; None where not kept)
+    got: Optional[np.ndarray] = field(default=None, repr=False)
+    expected: Optional[np.ndarray] = field(default=None, repr=False)
 
     def line(self, case_id: str) -> str:
         c = self.check.comparison
@@ -73,6 +77,7 @@ class Verdict:
     outcome: str
     findings: list[Finding] = field(default_factory=list)
     message: str = ""  # for ERROR and SKIP, and notes on a PASS (e.g. a kink convention)
+    sent: tuple[str, ...] = ()  # the quantities the response gave, all judged: "z", "a", "cost", "delta", "grads"
 
     @property
     def root(self) -> Optional[Finding]:
@@ -250,17 +255,20 @@ def judge(case: OracleCase, exp: Expected, response, tol: Tolerance) -> Verdict:
     """Judge a parsed response (fields grads and, optionally, z, a, delta, cost)."""
     got = SimpleNamespace(z=response.z, a=response.a, delta=response.delta, cost=response.cost,
                           grads=response.grads)
+    sent = tuple(q for q in ("z", "a", "cost", "delta", "grads") if getattr(got, q) is not None)
     failed = _failures(got, exp, tol)
     if not failed:
-        return Verdict(PASS)
+        return Verdict(PASS, sent=sent)
     nearest, notes = _nearest_right_answers(case, exp, got, tol)
     if nearest is not exp:
         failed = _failures(got, nearest, tol)
         if not failed:
-            return Verdict(PASS, message="accepted: " + "; ".join(notes) + " (at a kink any subgradient is right)")
+            return Verdict(PASS, message="accepted: " + "; ".join(notes) + " (at a kink any subgradient is right)",
+                           sent=sent)
         exp = nearest  # a bug elsewhere: judged against the right answers nearest to what was sent
     exp.with_hint_data()  # ∇_a C and σ'(z^L), for the hints
-    findings = [Finding(c, c.equation) for c in failed]
+    findings = [Finding(c, c.equation, got=np.asarray(_got_tensor(c, got), dtype=np.float64),
+                        expected=np.asarray(_expected_tensor(c, exp), dtype=np.float64)) for c in failed]
     reversed_layers = _reversed_layers(got, exp, tol)
     root = _root_cause(findings, got, response.delta is not None)
     for f in findings:
@@ -279,7 +287,7 @@ def judge(case: OracleCase, exp: Expected, response, tol: Tolerance) -> Verdict:
     if root.equation == "BP1" and not root.hint and _near_saturation(root, case, exp):
         root.hint = TEXTBOOK_BP1
     findings.sort(key=lambda f: not f.root)
-    return Verdict(FAIL, findings)
+    return Verdict(FAIL, findings, sent=sent)
 
 
 def _flipped_grad_a(root: Finding, findings: list[Finding], case: OracleCase) -> bool:

@@ -366,8 +366,9 @@ def write_json(report: Report, path: str) -> None:
         f.write("\n")
 
 
-def to_junit(report: Report) -> ET.ElementTree:
-    """One <testcase> per case; FAIL → <failure>, ERROR → <error>, SKIP → <skipped>."""
+def to_junit(report: Report, html: str | None = None) -> ET.ElementTree:
+    """One <testcase> per case; FAIL → <failure>, ERROR → <error>, SKIP → <skipped>; the HTML
+    report, if one was written, named as the property `html_report`."""
     extra = len(report.problems) + bool(report.skip_problem)
     suite = ET.Element("testsuite", name=f"bp-oracle.{report.suite}", tests=str(len(report.results) + extra),
                        failures=str(report.count(FAIL)), errors=str(report.count(ERROR) + extra),
@@ -375,7 +376,8 @@ def to_junit(report: Report) -> ET.ElementTree:
                        time=f"{sum(r.seconds for r in report.results):.3f}", hostname=platform.node())
     props = ET.SubElement(suite, "properties")
     for name, value in (("implementation", report.implementation), ("seed", str(report.seed)),
-                        ("dtype", report.plan.dtype), ("judged", str(report.judged)), ("ok", str(report.ok).lower())):
+                        ("dtype", report.plan.dtype), ("judged", str(report.judged)), ("ok", str(report.ok).lower()),
+                        *((("html_report", html),) if html else ())):
         ET.SubElement(props, "property", name=name, value=value)
     for problem in report.problems + ([report.skip_problem] if report.skip_problem else []):
         # what fails the run outside any case is a failing test of its own, so JUnit agrees with the exit code
@@ -401,5 +403,5 @@ def to_junit(report: Report) -> ET.ElementTree:
     return tree
 
 
-def write_junit(report: Report, path: str) -> None:
-    to_junit(report).write(path, encoding="utf-8", xml_declaration=True)
+def write_junit(report: Report, path: str, html: str | None = None) -> None:
+    to_junit(report, html).write(path, encoding="utf-8", xml_declaration=True)

@@ -140,6 +140,27 @@ def add_output_arguments(p, lists_all: str) -> None:
                         "(auto: when GITHUB_ACTIONS=true, as on GitHub's runners; default auto)")
 
 
+def add_html_argument(p) -> None:
+    p.add_argument("--html", type=output_file, metavar="FILE",
+                   help="write a self-contained HTML report: the verdict, the coverage table, and each failing case "
+                        "drawn as its layers with a heatmap of every wrong tensor (no network access needed to view)")
+
+
+def write_reports(report, args, out, replay: str) -> None:
+    """The files a check or grade was asked for: JSON, HTML, then JUnit (which names the HTML);
+    the console names the HTML file."""
+    from ..report import write_json, write_junit
+
+    if args.json:
+        write_json(report, args.json)
+    if args.html:
+        from ..html_report.check_page import write_page
+        write_page(report, args.html, replay)
+        out.line(f"HTML report: {args.html}")
+    if args.junit:
+        write_junit(report, args.junit, html=args.html)
+
+
 def output_for(args, min_width: int = 120):
     """The `bp_oracle.report.Output` the parsed --max-failures and --annotations ask for."""
     from ..report import Output

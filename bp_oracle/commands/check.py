@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from ._args import (add_output_arguments, add_plan_arguments, command_help, exit_codes, output_file, output_for,
-                    plan_keywords, positive_float)
+from ._args import (add_html_argument, add_output_arguments, add_plan_arguments, command_help, exit_codes,
+                    output_file, output_for, plan_keywords, positive_float, write_reports)
 
 EXIT_CODES = exit_codes(ok="conforms: every case asked was judged and right (SKIPs only where accepted)",
                         disagree="does not conform: a FAIL or ERROR, a SKIP not accepted, nothing judged, or the "
@@ -27,6 +27,7 @@ def add_parser(sub, help: str) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="FEATURE", help="drop cases with this feature")
     p.add_argument("--json", type=output_file, metavar="REPORT", help="write the report as JSON")
     p.add_argument("--junit", type=output_file, metavar="FILE", help="write JUnit XML for CI")
+    add_html_argument(p)
     add_output_arguments(p, "--json REPORT")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress on stderr (a bar on a terminal; otherwise a line every few seconds)")
@@ -36,7 +37,7 @@ def add_parser(sub, help: str) -> None:
 def run(args) -> int:
     from ..errors import UsageError, user_input
     from ..check import cases_for, run_check
-    from ..report import ProgressReporter, render_console, write_json, write_junit
+    from ..report import ProgressReporter, render_console
     from ..runner import GaveUp, StartError
 
     plan = plan_keywords(args)
@@ -45,7 +46,7 @@ def run(args) -> int:
     if not cases:
         raise UsageError("no case has every --include feature without an --exclude one")
     if getattr(args, "seed_was_random", False):
-        print(f"seed {args.seed} (drawn at random); replay: {_replay(args)}", file=sys.stderr)
+        print(f"seed {args.seed} (drawn at random); replay: {replay(args)}", file=sys.stderr)
     out = output_for(args)
     with ProgressReporter("check", len(cases), enabled=not args.no_progress) as progress:
         gave_up = None
@@ -63,14 +64,12 @@ def run(args) -> int:
             print(annotation("bp-oracle check: gave up", gave_up), flush=True)
         return 1
     render_console(report, out)
-    if args.json:
-        write_json(report, args.json)
-    if args.junit:
-        write_junit(report, args.junit)
+    write_reports(report, args, out, replay(args))
     return report.exit_code
 
 
-def _replay(args) -> str:
+def replay(args) -> str:
+    """The command that asks the same cases and judges them the same way (a drawn seed written out)."""
     import shlex
 
     parts = ["bp-oracle check", "--impl", shlex.quote(args.impl), "--suite", args.suite, "--seed", str(args.seed)]
@@ -79,4 +78,10 @@ def _replay(args) -> str:
     if args.supports:
         parts += ["--supports", ",".join(args.supports)]
     parts += [f"--include {shlex.quote(f)}" for f in args.include] + [f"--exclude {shlex.quote(f)}" for f in args.exclude]
+    if args.allow_skip:
+        parts.append("--allow-skip")
+    if args.rtol is not None:
+        parts += ["--rtol", repr(args.rtol), "--atol", repr(args.atol)]
+    if args.timeout != 30.0:
+        parts += ["--timeout", f"{args.timeout:g}"]
     return " ".join(parts)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._args import add_output_arguments, command_help, exit_codes, output_file, output_for
+from ._args import add_html_argument, add_output_arguments, command_help, exit_codes, output_file, output_for, write_reports
 
 EXIT_CODES = exit_codes(ok="conforms: every case of the vectors was answered, judged and right (SKIPs only with "
                            "--allow-skip)",
@@ -22,20 +22,26 @@ def add_parser(sub, help: str) -> None:
                    help="accept SKIPs (answers 'unsupported'); otherwise any SKIP fails, as in check")
     p.add_argument("--json", type=output_file, metavar="REPORT")
     p.add_argument("--junit", type=output_file, metavar="FILE")
+    add_html_argument(p)
     add_output_arguments(p, "--json REPORT")
     p.set_defaults(run=run, uses_reference=True)
 
 
 def run(args) -> int:
-    from ..report import render_console, write_json, write_junit
+    from ..report import render_console
     from ..errors import user_input
     from ..vectors import grade
 
     with user_input():  # a vector or results file that is missing, malformed or tampered with
         report, _ = grade(args.vectors, args.results, allow_skip=args.allow_skip)
-    render_console(report, output_for(args))  # stray lines are the report's problems: console, JSON, JUnit agree
-    if args.json:
-        write_json(report, args.json)
-    if args.junit:
-        write_junit(report, args.junit)
+    out = output_for(args)
+    render_console(report, out)  # stray lines are the report's problems: console, JSON, JUnit, HTML agree
+    write_reports(report, args, out, replay(args))
     return report.exit_code
+
+
+def replay(args) -> str:
+    import shlex
+
+    parts = ["bp-oracle grade", "--vectors", shlex.quote(args.vectors), "--results", shlex.quote(args.results)]
+    return " ".join(parts + (["--allow-skip"] if args.allow_skip else []))

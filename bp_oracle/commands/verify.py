@@ -8,10 +8,9 @@ import math
 
 from ..tolerance import DTYPES, PRECISION_MODELS, TOLERANCES
 from ..errors import user_input
-from ._args import (add_output_arguments, command_help, exit_codes, non_negative_int, output_file, output_for,
-                    positive_int, usage_error)
+from ._args import (add_html_argument, add_output_arguments, command_help, exit_codes, non_negative_int, output_file,
+                    output_for, positive_int, usage_error)
 
-DEPTHS = range(1, 6)  # the depth columns of the table: the sweep draws depth 1..5
 SHARD_RULE = ("--shard takes K/N with 1 ≤ K ≤ N, K counted from 1: in a GitHub Actions matrix "
               "K = strategy.job-index + 1 and N = strategy.job-total (docs/ci.md)")
 LIST_ALL = "--max-failures 0 prints them all; --junit FILE or --report DIR lists every network"
@@ -40,6 +39,7 @@ def add_parser(sub, help: str) -> None:
     p.add_argument("--report", metavar="DIR", help="write summary.json, errors.png and depth_width.png into DIR")
     p.add_argument("--junit", type=output_file, metavar="FILE",
                    help="write JUnit XML: one testcase per network, a failure with its verdict and replay line")
+    add_html_argument(p)
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                    help="register your own activation or cost (bp_oracle.custom); every network then uses it")
     p.add_argument("--backprop", metavar="MODULE:FUNCTION",
@@ -109,9 +109,12 @@ def run(args) -> int:
         raise usage_error("--replay takes one --dtype")
     if args.replay and args.junit:
         raise usage_error("--junit writes a sweep's networks: not with --replay")
-    if args.report:
+    if args.replay and args.html:
+        raise usage_error("--html writes a sweep's networks: not with --replay")
+    if args.report or args.html:
         from ..sweep.report import require_matplotlib
         require_matplotlib()
+    if args.report:
         _report_folder(args.report)  # before the sweep: a long run must not end in "cannot write"
     from ..sweep.verify import SweepOptions, setup  # the sweep loads manual_bp: only here
     options = [SweepOptions(dtype, args.backprop, tuple(args.plugin)) for dtype in args.dtype]
@@ -123,19 +126,31 @@ def run(args) -> int:
         out.annotate_items(annotations, LIST_ALL, "bp-oracle verify")
         return code or int(not all(c.ok for c in checks))
     todo = indices(args.start, args.cases, args.shard)
-    summaries, failed = [], not all(c.ok for c in checks)
+    summaries, failed, lines = [], not all(c.ok for c in checks), []
     for opts in options:
-        summary, items = _sweep(out, args, opts, todo)
+        summary, items, line = _sweep(out, args, opts, todo)
         summaries.append(summary)
         annotations += items
         failed |= bool(items)
+        lines.append(line)
+    plots = {}  # the PNGs --report drew, for the page to embed instead of drawing them again
     if args.report:
         from ..sweep.report import write
         for path in write(args.report, summaries, todo.start, checks):
             out.line(f"wrote {path}")
+            if path.suffix == ".png":
+                plots[path.stem] = path.read_bytes()
+    if args.html:
+        import shlex
+        import sys
+
+        from ..sweep.html import write_page
+        command = shlex.join(["bp-oracle", *sys.argv[1:]]) if sys.argv[1:2] == ["verify"] else "bp-oracle verify"
+        write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
+        out.line(f"HTML report: {args.html}")
     if args.junit:
         from ..sweep.report import write_junit
-        write_junit(args.junit, summaries, checks, allow_skip=args.allow_skip)
+        write_junit(args.junit, summaries, checks, allow_skip=args.allow_skip, html=args.html)
         out.line(f"wrote {args.junit}")
     out.annotate_items(annotations, LIST_ALL, "bp-oracle verify")
     return 1 if failed else 0
@@ -158,8 +173,8 @@ def _derivative_checks(out, focus):
 
 
 def _sweep(out, args, options, todo: range):
-    """One sweep: its table, its summary line, its failures (capped) and SKIPs; returns the summary
-    and what fails the run, as items to annotate (empty: it passes)."""
+    """One sweep: its table, its summary line, its failures (capped) and SKIPs; returns the summary,
+    what fails the run, as items to annotate (empty: it passes), and the summary line."""
     from ..report import Item, ProgressReporter
     from ..sweep.verify import run_sweep
 
@@ -176,9 +191,10 @@ def _sweep(out, args, options, todo: range):
                    f"{'accepted with --allow-skip' if args.allow_skip else 'not accepted without --allow-skip'}), "
                    f"{judged} judged; ")
     kinks = sum(r.near_kink for r in summary.results)
-    out.line(f"{n} networks ({_span(todo)}), seed {args.seed}, {options.dtype}: {who} and "
-             f"jax.grad {verdict}; {skipped}{kinks} within 1e-2 of a kink; "
-             f"{summary.rate:.0f} networks/s ({summary.seconds:.1f} s); tolerance: {_policy(options.dtype)}")
+    headline = (f"{n} networks ({_span(todo)}), seed {args.seed}, {options.dtype}: {who} and "
+                f"jax.grad {verdict}; {skipped}{kinks} within 1e-2 of a kink; "
+                f"{summary.rate:.0f} networks/s ({summary.seconds:.1f} s); tolerance: {_policy(options.dtype)}")
+    out.line(headline)
     failing = out.items([_failure_item(r) for r in summary.failures], "failures", LIST_ALL)
     out.items([Item([f"SKIP seed {r.seed} index {r.index}: {who} raised NotImplementedError: {r.skipped}"],
                     key=r.skipped, ident=f"{r.seed}:{r.index}") for r in skips], "SKIPs", LIST_ALL)
@@ -197,7 +213,7 @@ def _sweep(out, args, options, todo: range):
         out.line(f"{len(beyond)} networks beyond {options.dtype}'s resolution, BP1–BP4 not judged "
                  f"(a kink crossed by rounding, or an output a < smallest normal or within u of 1 "
                  f"under cross-entropy), e.g. {beyond[0].replay}")
-    return summary, failing
+    return summary, failing, headline
 
 
 def _failure_item(r):
@@ -230,34 +246,20 @@ def _policy(dtype: str) -> str:
 def _table(summary, todo: range):
     from rich.table import Table
 
+    from ..sweep.report import TABLE_CAPTION, table_rows
+
     opts = summary.options
     t = Table(title=f"{opts.candidate_name} vs jax.grad, {opts.dtype}, seed {summary.seed}", title_justify="left")
-    rows = summary.table()
-    skips = any(row.skipped for row in rows.values())
-    columns = ["activation", "cost", "cases", "failed"] + (["SKIP"] if skips else []) + ["kinks"]
-    if opts.dtype != "float64":
-        columns.append("beyond")
-    columns += ["worst err", "tol", "err/tol"] + [f"L={L}" for L in DEPTHS]
+    columns, rows = table_rows(summary)
     for col in columns:
         t.add_column(col, justify="left" if col in ("activation", "cost") else "right")
-    for (act, cost), row in rows.items():
-        w = row.worst.worst if row.worst else None
-        cells = [act, cost, str(row.cases), str(row.failed) if not row.failed else f"[bold red]{row.failed}[/]"]
-        cells += [str(row.skipped)] if skips else []
-        cells.append(str(row.kinks))
-        if opts.dtype != "float64":
-            cells.append(str(row.beyond))
-        if row.worst is None:  # every network of the row SKIPped
-            cells += ["–", "–", "–"]
-        elif w is None or row.worst.error:
-            cells += ["error", "", "inf"]
-        else:
-            c = w.comparison
-            cells += [f"{c.error:.1e}", f"{c.bound:.1e}", f"{c.margin:.1e}"]
-        cells += [f"{row.by_depth[L]:.0e}" if L in row.by_depth else "–" for L in DEPTHS]
+    failed = columns.index("failed")
+    for cells, bad in rows:
+        cells = list(cells)
+        if bad:
+            cells[failed] = f"[bold red]{cells[failed]}[/]"
         t.add_row(*cells)
-    t.caption = ("err/tol: the worst tensor's error ÷ its tolerance (fails above 1); L=1…5: the worst err/tol "
-                 "at each depth; kinks: networks within 1e-2 of a kink")
+    t.caption = TABLE_CAPTION
     return t
 
 

@@ -35,7 +35,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ValueError('--report needs matplotlib: pip install -e ".[plots]"') from None
+        raise ValueError('--report and --html need matplotlib for their plots: pip install -e ".[plots]"') from None
 
 
 def _number(x: float):
@@ -118,7 +118,8 @@ def write(folder: str, summaries: Sequence[Summary], start: int, derivative_chec
     return paths
 
 
-def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> ET.ElementTree:
+def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False,
+             html: str | None = None) -> ET.ElementTree:
     """One <testsuite> per dtype, one <testcase> per network: a failure → <failure> (its failed
     tensors, the verdict, the replay line), the candidate raising → <error>, NotImplementedError →
     <skipped>; SKIPs not accepted are one more failing test, "the run as a whole", as in check's.
@@ -150,7 +151,7 @@ def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: boo
                               skipped=str(len(skips)), time=f"{summary.seconds:.3f}", hostname=platform.node())
         props = ET.SubElement(suite, "properties")
         for key, value in (("backprop", who), ("seed", str(summary.seed)), ("dtype", dtype),
-                           ("plugins", ",".join(summary.options.plugins))):
+                           ("plugins", ",".join(summary.options.plugins)), *((("html_report", html),) if html else ())):
             ET.SubElement(props, "property", name=key, value=value)
         for message in whole:
             case = ET.SubElement(suite, "testcase", classname=name, name="the run as a whole")
@@ -174,8 +175,9 @@ def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: boo
     return tree
 
 
-def write_junit(path: str, summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> None:
-    to_junit(summaries, derivative_checks, allow_skip).write(path, encoding="utf-8", xml_declaration=True)
+def write_junit(path: str, summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False,
+                html: str | None = None) -> None:
+    to_junit(summaries, derivative_checks, allow_skip, html).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _pyplot():
@@ -191,14 +193,57 @@ def _judged(summary: Summary) -> list[CaseResult]:
     return [r for r in summary.results if r.error is None and r.skipped is None]
 
 
+DEPTHS = range(1, 6)  # the depth columns of the table: the sweep draws depth 1..5
+TABLE_CAPTION = ("err/tol: the worst tensor's error ÷ its tolerance (fails above 1); L=1…5: the worst err/tol at each "
+                 "depth; kinks: networks within 1e-2 of a kink")
+
+
+def table_rows(summary: Summary) -> tuple[list[str], list[tuple[list[str], bool]]]:
+    """The summary table of a sweep (console and HTML): its columns, and per activation × cost its
+    cells as text and whether a network there failed."""
+    dtype = summary.options.dtype
+    rows = summary.table()
+    skips = any(row.skipped for row in rows.values())
+    columns = ["activation", "cost", "cases", "failed"] + (["SKIP"] if skips else []) + ["kinks"]
+    if dtype != "float64":
+        columns.append("beyond")
+    columns += ["worst err", "tol", "err/tol"] + [f"L={L}" for L in DEPTHS]
+    out = []
+    for (act, cost), row in rows.items():
+        w = row.worst.worst if row.worst else None
+        cells = [act, cost, str(row.cases), str(row.failed)] + ([str(row.skipped)] if skips else []) + [str(row.kinks)]
+        if dtype != "float64":
+            cells.append(str(row.beyond))
+        if row.worst is None:  # every network of the row SKIPped
+            cells += ["–", "–", "–"]
+        elif w is None or row.worst.error:
+            cells += ["error", "", "inf"]
+        else:
+            c = w.comparison
+            cells += [f"{c.error:.1e}", f"{c.bound:.1e}", f"{c.margin:.1e}"]
+        cells += [f"{row.by_depth[L]:.0e}" if L in row.by_depth else "–" for L in DEPTHS]
+        out.append((cells, bool(row.failed)))
+    return columns, out
+
+
+def plot_png(which: str, summaries: Sequence[Summary]) -> bytes:
+    """One of the report's plots ("errors" or "depth_width") as PNG bytes (for the HTML page)."""
+    import io
+
+    buffer = io.BytesIO()
+    {"errors": _errors_png, "depth_width": _depth_width_png}[which](buffer, summaries)
+    return buffer.getvalue()
+
+
 def _errors_png(path: Path, summaries: Sequence[Summary]) -> Path:
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     for s in summaries:
         dtype, colour = s.options.dtype, COLOURS.get(s.options.dtype, "black")
         results = _judged(s)
-        rel = np.clip([r.relative_error for r in results], FLOOR, 1e3)
-        margin = np.clip([r.margin for r in results], FLOOR, 1e3)
+        # the last bin holds everything beyond it: a failure by 10^9 must still show up in the picture
+        rel = np.clip([r.relative_error for r in results], FLOOR, 99.0)
+        margin = np.clip([r.margin for r in results], FLOOR, 99.0)
         bins = np.logspace(-18, 2, 81)
         left.hist(rel, bins=bins, histtype="step", color=colour, label=f"{dtype} ({len(results)} networks)")
         rtols = [r.tolerance.rtol for r in results]
@@ -216,11 +261,11 @@ def _errors_png(path: Path, summaries: Sequence[Summary]) -> Path:
     right.axvline(1.0, color="black", linewidth=1.5)
     right.text(1.3, right.get_ylim()[1] * 0.9, "fails →", fontsize=9)
     right.set_xscale("log")
-    right.set_xlabel("worst error / tolerance per network (the judged quantity)")
+    right.set_xlabel("worst error / tolerance per network (the judged quantity; the last bin: ≥ 10²)")
     right.set_title(f"margin to tolerance (0 drawn at {FLOOR:g})", fontsize=10)
     right.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
     return path
 
@@ -261,6 +306,6 @@ def _depth_width_png(path: Path, summaries: Sequence[Summary]) -> Path:
     axes[0, 1].set_title("error vs width", fontsize=10)
     axes[0, 0].legend(fontsize=8, markerscale=3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)
     return path

@@ -176,6 +176,8 @@ class CaseResult:
     skipped: str | None = None  # the candidate raised NotImplementedError (with this message): a SKIP
     witnesses: list[Witness] = field(default_factory=list)
     verdict: str = ""  # for a failure: which side is wrong, and who says so
+    # each wrong tensor whole, (got, reference) in float64 by (quantity, layer): the HTML report's heatmaps
+    wrong: dict = field(default_factory=dict, repr=False)
 
     @property
     def beyond_dtype(self) -> bool:
@@ -259,6 +261,8 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
                 result.checks = agreement(got, ref, tol)
             if getattr(got, "z", None) is not None:
                 result.crossed_kink = crossed_kinks(net, got.z, ref.z)
+            result.wrong = {(c.quantity, c.layer): (_tensor(got, c.quantity, c.layer), _tensor(ref, c.quantity, c.layer))
+                            for c in result.judged if not c.ok}
         except NotImplementedError as e:  # the candidate does not do this network: a SKIP, as in check
             result.skipped = str(e) or "NotImplementedError"
             result.checks = []
@@ -277,10 +281,15 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
     return results
 
 
-def _tensor(record, quantity: str, layer: int):
-    if quantity == "delta":
-        return record.delta[layer - 1]
-    return record.grads[layer - 1][0 if quantity == "dC/dW" else 1]
+def _tensor(record, quantity: str, layer: int | None) -> np.ndarray:
+    """One tensor of a record, as float64."""
+    if quantity == "cost":
+        value = record.cost
+    elif quantity in ("z", "a", "delta"):
+        value = getattr(record, quantity)[layer - 1]
+    else:
+        value = record.grads[layer - 1][0 if quantity == "dC/dW" else 1]
+    return np.asarray(value, dtype=np.float64)
 
 
 def _witness(items) -> None:

@@ -155,10 +155,11 @@ def test_judging_an_implementation_and_grading_vectors_never_load_manual_bp(tmp_
                   "report = check_implementation(wrong, 'quick', include=['depth:deep'])\n"
                   "assert not report.ok and report.count('FAIL') >= len(report.results) // 2\n"
                   f"assert main(['check', '--impl', '{sys.executable} {EXAMPLES / 'numpy_backprop.py'}', "
-                  "'--suite', 'quick', '--include', 'softmax']) == 0\n"
+                  f"'--suite', 'quick', '--include', 'softmax', '--html', '{tmp_path / 'c.html'}']) == 0\n"
                   f"assert main(['vectors', '--out', '{tmp_path / 'v'}', '--suite', 'quick', '--supports', 'tanh,quadratic']) == 0\n"
                   f"open('{tmp_path / 'r.jsonl'}', 'w').close()\n"
-                  f"assert main(['grade', '--vectors', '{tmp_path / 'v'}', '--results', '{tmp_path / 'r.jsonl'}']) == 1\n"
+                  f"assert main(['grade', '--vectors', '{tmp_path / 'v'}', '--results', '{tmp_path / 'r.jsonl'}', "
+                  f"'--html', '{tmp_path / 'g.html'}']) == 1\n"
                   + LOOK)
     assert loaded["manual_bp"] is False and loaded["jax"] is True
 

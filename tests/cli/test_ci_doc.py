@@ -121,7 +121,7 @@ def test_the_workflow_has_the_three_jobs_and_uploads_the_reports():
         assert uploads, f"job {name} uploads no report"
     text = DOC.read_text()
     assert "$(( ${{ strategy.job-index }} + 1 ))/${{ strategy.job-total }}" in text
-    assert "--junit" in text and "--json" in text and "--report" in text
+    assert "--junit" in text and "--json" in text and "--report" in text and "--html" in text
 
 
 def test_the_verify_shards_of_the_matrix_run_and_cover_every_index_once(run_cli, github):
@@ -135,7 +135,7 @@ def test_the_verify_shards_of_the_matrix_run_and_cover_every_index_once(run_cli,
         assert "::error" not in text
         lo, hi = map(int, re.search(r"networks \(indices (\d+)–(\d+)\)", text).groups())
         covered += range(lo, hi + 1)
-        assert (github / "verify.xml").exists() and (github / "verify-report" / "summary.json").exists()
+        assert (github / "verify.xml").exists() and "AGREES" in (github / "verify.html").read_text()
     assert covered == list(range(16))
 
 
@@ -148,7 +148,7 @@ def test_the_check_and_the_offline_jobs_run_and_conform(name, run_cli, github):
     assert "conforms" in outputs[-1] and "does NOT" not in outputs[-1]
     report = "check" if name == "check" else "grade"
     assert (github / f"{report}.xml").read_text().count("<testcase") > 10
-    assert (github / f"{report}.json").exists()
+    assert (github / f"{report}.json").exists() and "CONFORMS" in (github / f"{report}.html").read_text()
 
 
 def snippet_lines() -> list[str]:
