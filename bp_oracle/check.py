@@ -178,11 +178,17 @@ def prepare_expected(cases: list[OracleCase], plan: Plan) -> None:
         _expected_cache[_key(plan, case)] = exp
 
 
+def selected_cases(plan: Plan) -> list[OracleCase]:
+    """The suite's cases the plan's --include/--exclude select (an unknown feature is a ValueError),
+    before any answer is computed."""
+    return select(list(_suite(plan.suite, plan.seed, plan.supports, plan.dtype)), list(plan.include),
+                  list(plan.exclude))
+
+
 def plan_cases(plan: Plan) -> tuple[list[OracleCase], dict[str, str]]:
     """The cases a plan asks about, with their answers computed, and those of the suite its dtype
     cannot judge (id → why: bp_oracle.tolerance.beyond_dtype), which are not asked."""
-    cases = select(list(_suite(plan.suite, plan.seed, plan.supports, plan.dtype)), list(plan.include),
-                   list(plan.exclude))
+    cases = selected_cases(plan)
     prepare_expected(cases, plan)
     asked, not_asked = [], {}
     for case in cases:
@@ -211,7 +217,8 @@ def verdict_for(case: OracleCase, exp: Expected, response: Response, tol: Tolera
 def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float = 30.0,
               include: Iterable[str] = (), exclude: Iterable[str] = (),
               on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None,
-              max_line_bytes: int = MAX_LINE_BYTES, **plan) -> Report:
+              max_line_bytes: int = MAX_LINE_BYTES, on_start: Optional[Callable[[int], None]] = None,
+              **plan) -> Report:
     """Ask the command about every case of the suite (keyword arguments of `Plan`: dtype,
     supports, allow_skip, rtol, atol).
 
@@ -219,16 +226,18 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
     it exits without reading the first one on STARTUP_ATTEMPTS starts in a row. Raises
     runner.GaveUp (carrying the report so far) after MAX_CONSECUTIVE_TIMEOUTS timeouts in a row
     with cases left to ask. A line that is not the response to its request is that case's ERROR,
-    and a fresh process answers the next case.
+    and a fresh process answers the next case. `on_start(n)` is told how many cases will be asked.
     """
     plan = plan_of(suite, seed, include, exclude, **plan)
-    cases, not_asked = plan_cases(plan)
-    report = Report(suite, seed, command, plan=plan, not_asked=not_asked)
     impl = Implementation(command, timeout=timeout, cwd=cwd, max_line_bytes=max_line_bytes)
     started = False  # the program has read a request: from then on a death is that case's ERROR
     timeouts: list[str] = []
     try:
-        impl.start()
+        impl.start()  # before any answer is computed: a program that is not there is told at once
+        cases, not_asked = plan_cases(plan)
+        report = Report(suite, seed, command, plan=plan, not_asked=not_asked)
+        if on_start:
+            on_start(len(cases))
         for index, case in enumerate(cases):
             exp = expected(case, plan)
             request = dumps(encode_request(case.id, case.net, case.params, case.x, case.y, plan.dtype))

@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             # is), and only for the commands that load jax at all (train and diagnose do not)
             from autodiff_ref.cache import enable_persistent_cache
 
+            from . import answer_cache
+
             enable_persistent_cache()
+            answer_cache.enable()  # and the reference's answers to the suites asked before
         return int(args.run(args))
     except UsageError as e:
         print(f"bp-oracle: error: {e}", file=sys.stderr)

@@ -218,6 +218,12 @@ class ProgressReporter:
             self._bar.__exit__(*exc)
         return False
 
+    def reset_total(self, total: int) -> None:
+        """The number of steps, once known better (e.g. after cases a dtype cannot judge are left out)."""
+        self.total = total
+        if self._bar is not None:
+            self._bar.update(self._task, total=total)
+
     def advance(self, n: int = 1) -> None:
         self.done += n
         if not self.enabled:

@@ -14,9 +14,14 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from autodiff_ref.cache import enable_persistent_cache
+from bp_oracle import answer_cache
 
 # outside the checkout, so a fresh clone on the same machine (CI) still finds earlier compilations
 enable_persistent_cache()
+# and the reference's answers to the suites, as the command line keeps them (keyed by the source
+# of the reference and every input byte: a change to either is computed afresh)
+answer_cache.enable()
+os.environ.setdefault(answer_cache.ENV, str(answer_cache.default_folder()))  # for the programs tests start
 jax.config.update("jax_numpy_rank_promotion", "raise")  # no silent broadcasting of mismatched ranks
 # x64 stays off for the process, as in a user's: the reference must turn it on for itself (tested)
 

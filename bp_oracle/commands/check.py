@@ -36,13 +36,13 @@ def add_parser(sub, help: str) -> None:
 
 def run(args) -> int:
     from ..errors import UsageError, user_input
-    from ..check import cases_for, run_check
+    from ..check import plan_of, run_check, selected_cases
     from ..report import ProgressReporter, render_console
     from ..runner import GaveUp, StartError
 
     plan = plan_keywords(args)
     with user_input():  # an unknown --include/--exclude/--supports feature
-        cases = cases_for(args.suite, args.seed, args.include, args.exclude, **plan)
+        cases = selected_cases(plan_of(args.suite, args.seed, args.include, args.exclude, **plan))
     if not cases:
         raise UsageError("no case has every --include feature without an --exclude one")
     if getattr(args, "seed_was_random", False):
@@ -52,7 +52,7 @@ def run(args) -> int:
         gave_up = None
         try:
             report = run_check(args.impl, args.suite, args.seed, args.timeout, args.include, args.exclude,
-                               on_result=lambda r: progress.advance(), **plan)
+                               on_result=lambda r: progress.advance(), on_start=progress.reset_total, **plan)
         except StartError as e:  # not found, or it dies at start-up: one line, exit 2
             raise UsageError(str(e)) from None
         except GaveUp as e:  # it stopped answering: one line, a non-zero verdict (exit 1)

@@ -1,0 +1,144 @@
+"""The reference's answers to a list of cases, kept on disk, so a fresh process asks jax nothing
+it was asked before: a quick suite's answers load in milliseconds instead of about a second of
+tracing and computing.
+
+A file holds the answers (z, a, δ, cost, ∂C/∂W, ∂C/∂b of every case, float64) as one flat .npy
+array whose layout follows from the cases' shapes; its name is a digest of everything the answers
+depend on: the cases' inputs byte for byte (ids, networks, params, x, y), the source of the
+reference and the spec, and the versions of bp-oracle, jax and NumPy. Any change there is another
+file; a file that does not have exactly the expected length is ignored and written anew; nothing
+is unpickled. Writes are atomic (a reader never sees half a file).
+
+Where: `BP_ORACLE_ANSWER_CACHE` names the folder (`off` disables it everywhere). Unset, the
+`bp-oracle` command line keeps it in `$XDG_CACHE_HOME/bp-oracle/answers` (beside jax's
+compilation cache) and the Python API keeps none: a library writes no files unless asked
+(`enable()`, or the variable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional, Sequence
+
+import numpy as np
+
+from bp_spec import Layer
+
+ENV = "BP_ORACLE_ANSWER_CACHE"
+_enabled: Optional[Path] = None  # the folder enable() chose (the CLI's default)
+
+
+def default_folder() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "bp-oracle" / "answers"
+
+
+def enable(folder: Optional[str] = None) -> None:
+    """Keep answers in `folder` (default: the command line's folder) unless the variable says otherwise."""
+    global _enabled
+    _enabled = Path(folder) if folder else default_folder()
+
+
+def disable() -> None:
+    global _enabled
+    _enabled = None
+
+
+def folder() -> Optional[Path]:
+    """Where answers are kept now, or None."""
+    where = os.environ.get(ENV)
+    if where == "off":
+        return None
+    return Path(where) if where else _enabled
+
+
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The source the answers are computed by, and the versions it runs on."""
+    import jax
+
+    from bp_oracle import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(f"{__version__} {jax.__version__} {np.__version__}".encode())
+    for path in sorted([*root.glob("autodiff_ref/*.py"), *root.glob("bp_spec/*.py"), root / "bp_oracle" / "expected.py"]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _inputs_digest(cases: Sequence) -> str:
+    h = hashlib.sha256()
+    for c in cases:
+        h.update(json.dumps([c.id, c.net.to_dict()], sort_keys=True).encode())
+        for arr in [*(t for layer in c.params for t in layer), c.x, c.y]:
+            arr = np.ascontiguousarray(arr, dtype=np.float64)
+            h.update(str(arr.shape).encode() + arr.tobytes())
+    return h.hexdigest()
+
+
+def _path(where: Path, cases: Sequence) -> Path:
+    return where / f"{_code_digest()[:16]}-{_inputs_digest(cases)[:40]}.npy"
+
+
+def _shapes(case) -> list[tuple[int, ...]]:
+    """The layout of one case's answers: z, a, δ per layer, the cost, then ∂C/∂W, ∂C/∂b per layer."""
+    sizes, m = case.net.sizes, case.x.shape[0]
+    forward = [(m, n) for n in sizes[1:]]
+    grads = [shape for n_in, n_out in zip(sizes, sizes[1:]) for shape in ((n_out, n_in), (n_out,))]
+    return forward * 3 + [()] + grads
+
+
+def _flatten(case, trace) -> list[np.ndarray]:
+    grads = [t for layer in trace.grads for t in layer]
+    return [np.asarray(t, dtype=np.float64).ravel() for t in [*trace.z, *trace.a, *trace.delta, trace.cost, *grads]]
+
+
+def load(cases: Sequence) -> Optional[list]:
+    """The answers of `cases` (records with z, a, delta, cost, grads) if kept, else None."""
+    where = folder()
+    if where is None or not cases:
+        return None
+    try:
+        values = np.load(_path(where, cases), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    layouts = [_shapes(c) for c in cases]
+    if values.dtype != np.float64 or values.ndim != 1 or values.size != sum(
+            int(np.prod(s)) for layout in layouts for s in layout):
+        return None  # not what these cases need: computed again, and written anew
+    records, at = [], 0
+    for case, layout in zip(cases, layouts):
+        parts = []
+        for shape in layout:
+            n = int(np.prod(shape))
+            parts.append(values[at:at + n].reshape(shape).copy())
+            at += n
+        L = case.net.L
+        z, a, delta, cost, grads = parts[:L], parts[L:2 * L], parts[2 * L:3 * L], float(parts[3 * L]), parts[3 * L + 1:]
+        records.append(SimpleNamespace(z=z, a=a, delta=delta, cost=cost,
+                                       grads=[Layer(grads[2 * i], grads[2 * i + 1]) for i in range(L)]))
+    return records
+
+
+def store(cases: Sequence, traces: Sequence) -> None:
+    """Keep the answers of `cases`; a folder that cannot be written is no error (the cache is a
+    convenience: the answers were computed)."""
+    where = folder()
+    if where is None or not cases:
+        return
+    values = np.concatenate([part for case, trace in zip(cases, traces) for part in _flatten(case, trace)])
+    tmp = None
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".answers-", suffix=".npy", dir=where)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, values, allow_pickle=False)
+        os.replace(tmp, _path(where, cases))
+    except OSError:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
