@@ -283,6 +283,29 @@ _cost_jit = jax.jit(mean_cost, static_argnums=(0, 1))
 
 
 # --- what a judge's hints need: the cost's gradient in the outputs, and the regularisation's --
+#
+# Each is entry by entry (the cost's terms are per neuron, σ' and the regularisation elementwise),
+# so the entries are laid out as one column, padded to a power of two (at least 64) and the
+# answer cut back: one compilation serves every array up to that size, whatever its shape. A judge
+# meets dozens of shapes in a suite; compiling each took about 20 ms: 8 of the 13 s of judging the
+# default suite's 145 failing cases (BP2 with σ'(a)), 1.3 s after.
+
+
+def _bucket(n: int) -> int:
+    return max(64, 1 << max(0, (n - 1).bit_length()))
+
+
+def _entrywise(fn, arrays, fills):
+    """fn(*arrays) for an entry-by-entry fn, computed on the arrays' entries as one column padded
+    with `fills` to a power of two, and given back in the arrays' shape."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    shape, size = arrays[0].shape, arrays[0].size
+    args = []
+    for arr, fill in zip(arrays, fills):
+        column = np.full((_bucket(size), 1), fill, dtype=np.float64)
+        column[:size, 0] = arr.ravel()
+        args.append(jnp.asarray(column))
+    return _to_numpy(fn(*args))[:size, 0].reshape(shape)
 
 
 @in_float64
@@ -290,7 +313,7 @@ def cost_gradient_wrt_output(cost: str, a_L, y) -> np.ndarray:
     """∇_a C_x for every example, (m, n_L), by jax.grad of the cost's terms written in a alone
     (ln a and ln(1 − a) taken of a itself): what BP1 multiplies by σ'(z^L)."""
     require_x64()
-    return _to_numpy(_output_gradient(cost, jnp.asarray(a_L, jnp.float64), jnp.asarray(y, jnp.float64)))
+    return _entrywise(partial(_output_gradient, cost), [a_L, y], fills=[0.5, 0.5])  # ln a, ln(1 − a) finite
 
 
 @partial(jax.jit, static_argnums=0)
@@ -308,7 +331,7 @@ def _output_gradient(cost, a, y):
 def activation_derivative(name: str, z) -> np.ndarray:
     """σ'(z) entry by entry, by jax.grad of the elementwise σ alone."""
     require_x64()
-    return _to_numpy(_elementwise_grad(name, jnp.asarray(z, jnp.float64)))
+    return _entrywise(partial(_elementwise_grad, name), [z], fills=[0.0])
 
 
 @partial(jax.jit, static_argnums=0)
@@ -320,7 +343,7 @@ def _elementwise_grad(name, z):
 def regularisation_gradient(W, l2: float, l1: float) -> np.ndarray:
     """∂/∂W of the regularisation term, by jax.grad of `regularisation`."""
     require_x64()
-    return _to_numpy(_regularisation_grad(jnp.asarray(W, jnp.float64), float(l2), float(l1)))
+    return _entrywise(lambda W: _regularisation_grad(W, float(l2), float(l1)), [W], fills=[0.0])
 
 
 @jax.jit
