@@ -56,12 +56,15 @@ def run(args) -> int:
         except StartError as e:  # not found, or it dies at start-up: one line, exit 2
             raise UsageError(str(e)) from None
         except GaveUp as e:  # it stopped answering: one line, a non-zero verdict (exit 1)
-            gave_up = str(e)
+            gave_up, report = str(e), e.report
     if gave_up is not None:
         print(f"bp-oracle: {gave_up}", file=sys.stderr)
         if out.annotate:
             from ..report import annotation
             print(annotation("bp-oracle check: gave up", gave_up), flush=True)
+        if report is not None:  # the files asked for still come, with the cases judged so far
+            report.problems.append(gave_up)
+            write_reports(report, args, out, replay(args))
         return 1
     render_console(report, out)
     write_reports(report, args, out, replay(args))

@@ -60,12 +60,15 @@ def test_a_program_that_never_answers_is_given_up_on_after_three_timeouts():
     assert "3 requests in a row" in str(err.value) and "--timeout" in str(err.value)
 
 
-def test_giving_up_is_one_line_on_stderr_and_exit_1(run_cli):
+def test_giving_up_is_one_line_on_stderr_and_exit_1_and_the_reports_asked_for_say_so(run_cli, tmp_path):
+    html, junit = tmp_path / "r.html", tmp_path / "r.xml"
     code, out, err = run_cli("check", "--impl", f"{MISBEHAVING} hang", "--suite", "quick",
-                             "--include", "depth:2", "--timeout", "0.5")
+                             "--include", "depth:2", "--timeout", "0.5", "--html", html, "--junit", junit)
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "gave up" in err and "raise --timeout" in err, err
     assert "conforms" not in out + err and PASS not in out
+    assert "DOES NOT CONFORM" in html.read_text() and "gave up" in html.read_text()
+    assert 'name="the run as a whole"' in junit.read_text() and "gave up" in junit.read_text()
 
 
 # --- 3. any positive finite timeout ------------------------------------------------------------
