@@ -31,7 +31,8 @@ class Tolerance:
     atol: float
 
     def bound(self, expected: np.ndarray) -> float:
-        scale = float(np.max(np.abs(expected))) if np.size(expected) else 0.0
+        expected = np.asarray(expected)
+        scale = float(np.abs(expected).max()) if expected.size else 0.0
         return self.rtol * scale + self.atol
 
 
@@ -75,11 +76,14 @@ def compare(got, expected, tol: Tolerance) -> Comparison:
     bound = tol.bound(expected)
     if got.size == 0:
         return Comparison(True, 0.0, bound, (), 0.0, 0.0)
+    # array methods, not np.max/np.argmax: a sweep compares some 16 small tensors a network, and
+    # the functions' dispatch was a third of the time (verify: 48,050 compares, 1.25 → 0.6 s)
     diff = np.abs(got - expected)
-    diff = np.where(np.isfinite(diff), diff, np.inf)
-    flat = int(np.argmax(diff))
-    index = tuple(int(i) for i in np.unravel_index(flat, got.shape))
+    flat = int(diff.argmax())  # argmax meets a NaN first: a NaN anywhere is the worst entry
     error = float(diff.flat[flat])
+    if error != error or error == np.inf:
+        error = np.inf  # NaN or ±inf in got (or in expected): never within any tolerance
+    index = tuple(int(i) for i in np.unravel_index(flat, got.shape))
     return Comparison(error <= bound, error, bound, index, float(got.flat[flat]), float(expected.flat[flat]))
 
 
