@@ -70,12 +70,25 @@ def _coverage(report: Report) -> list[str]:
     matrix = feature_matrix(report)
     rows = [(feature, counts["judged"], *(counts[o] for o in OUTCOMES)) for feature, counts in matrix.items()]
     rows.append((f"dtype:{report.plan.dtype}", report.judged, *(report.count(o) for o in OUTCOMES)))
-    bad = lambda i: ("bad" if rows[i][3] or rows[i][4] else "", {"feature": rows[i][0]})  # noqa: E731
+    rows = [(*row, _status(*row[1:])) for row in rows]
+    marks = lambda i: ({FAILING: "bad", UNJUDGED: "unjudged"}.get(rows[i][-1], ""),  # noqa: E731
+                       {"feature": rows[i][0]})
     return ['<h2 id="coverage">Coverage</h2>',
             '<p class="muted">Each feature (activation, output, cost, regularisation, batch, depth and width classes, '
-            'dtype) with the cases that cover it; judged = compared with the reference (PASS or FAIL). A row marked ✗ '
-            'has a FAIL or an ERROR.</p>',
-            table(["feature", "judged", *OUTCOMES], rows, row_attrs=bad, cls="coverage")]
+            'dtype) with the cases that cover it; judged = compared with the reference (PASS or FAIL). The verdict '
+            'speaks only for what was judged: a feature "not judged" was never compared with the reference.</p>',
+            table(["feature", "judged", *OUTCOMES, "status"], rows, row_attrs=marks, cls="coverage")]
+
+
+FAILING, UNJUDGED = "✗ FAIL or ERROR", "not judged"
+
+
+def _status(judged: int, passed: int, failed: int, errors: int, skipped: int) -> str:
+    if failed or errors:
+        return FAILING
+    if not judged:
+        return UNJUDGED
+    return "✓ right" + (f" ({skipped} SKIP)" if skipped else "")
 
 
 def failures(failing: list[FailingCase], anchor: str = "failures", title: str = "Failing cases") -> list[str]:

@@ -24,7 +24,7 @@ pre { background: #f5f5f5; padding: 8px 10px; overflow-x: auto; white-space: pre
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 8px; text-align: right; vertical-align: top; }
 th { background: #f0f0f0; } td.text, th.text { text-align: left; }
-tr.bad td { background: #fdecea; } tr.bad td:first-child::before { content: "✗ "; font-weight: 700; }
+tr.bad td { background: #fdecea; } tr.unjudged td { background: #f4f4f4; color: #555; font-style: italic; }
 .scroll { overflow-x: auto; } nav ul { margin: 4px 0; }
 .case { border: 1px solid #ccc; border-left: 6px solid #c62828; border-radius: 4px; padding: 4px 16px 12px; margin: 16px 0; }
 .root { font-weight: 600; } .hint { background: #fff8e1; border-left: 3px solid #f9a825; padding: 4px 8px; }

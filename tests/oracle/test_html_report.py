@@ -154,8 +154,9 @@ def test_the_page_of_a_planted_bug_shows_its_root_cause_at_bp2_and_counts_as_the
     parser.feed(page)
     coverage = to_json(bp2_report)["coverage"]
     for feature, counts in coverage.items():
-        assert [int(c) for c in parser.rows[feature][1:]] == [counts[k] for k in ("judged", "PASS", "FAIL", "ERROR",
-                                                                                    "SKIP")]
+        assert [int(c) for c in parser.rows[feature][1:6]] == [counts[k] for k in ("judged", "PASS", "FAIL", "ERROR",
+                                                                                     "SKIP")]
+        assert (parser.rows[feature][6] == check_page.FAILING) == bool(counts["FAIL"] or counts["ERROR"])
     assert set(parser.rows) == set(coverage) | {"dtype:float64"}
 
 
@@ -173,6 +174,18 @@ def test_a_passing_run_says_it_conforms_and_lists_no_failing_case():
     page = check_page.render(report, "cmd")
     assert report.ok and "✓ CONFORMS" in page and '<section class="case"' not in page
     assert f"<b>{report.count('PASS')}</b>PASS" in page
+
+
+def test_a_feature_never_judged_says_so_in_the_coverage_table():
+    def unsupported(net, params, x, y):
+        if "relu" in net.activations:
+            raise NotImplementedError("no relu")
+        return mb.backprop(net, params, x, y)
+    report = check_implementation(unsupported, "quick", allow_skip=True)
+    parser = Cells("coverage")
+    parser.feed(check_page.render(report, "cmd"))
+    assert parser.rows["activation:relu"][6] == check_page.UNJUDGED and parser.rows["activation:relu"][1] == "0"
+    assert parser.rows["activation:tanh"][6].startswith("✓ right")
 
 
 def test_errors_are_collapsed_by_message_and_listed(tmp_path):
