@@ -44,7 +44,11 @@ import manual_bp as mb
 
 NETWORKS = [([784, 30, 10], 10), ([784, 100, 100, 10], 128), ([1024] * 5, 1024)]
 LARGE_NETWORK = ([4096] * 3, 2048)
-ACTIVATION, COST = "sigmoid", "cross_entropy"
+# the two configurations issue #13 names: hidden activation, output activation, cost
+CONFIGS = {"sigmoid/quadratic": ("sigmoid", "sigmoid", "quadratic"),
+           "relu+softmax/log_likelihood": ("relu", "softmax", "log_likelihood"),
+           "sigmoid/cross_entropy": ("sigmoid", "sigmoid", "cross_entropy")}  # Nielsen's network2.py
+DEFAULT_CONFIGS = ("sigmoid/quadratic", "relu+softmax/log_likelihood")
 FD_HIDDEN = [1, 2, 4, 8, 16, 30, 64, 100, 200]  # [784, h, 10], batch 10
 FD_FULL_UP_TO = 25_000  # parameters: below this, also time the full finite-difference gradient
 GEMM_N = 2048
@@ -132,8 +136,9 @@ def backprop_flops(sizes, m) -> int:
 # --- the two sides -----------------------------------------------------------------------------
 
 
-def problem(sizes, m, dtype, seed=0):
-    net = mb.Network(sizes, ACTIVATION, COST)
+def problem(sizes, m, dtype, config="sigmoid/quadratic", seed=0):
+    hidden, output, cost = CONFIGS[config]
+    net = mb.Network(sizes, [hidden] * (len(sizes) - 2) + [output], cost)
     params = net.init_params(seed=seed, dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((m, sizes[0])).astype(dtype)
@@ -191,9 +196,24 @@ def kernel_cost(fn, calls: int) -> tuple[float, float]:
     return (after.ru_minflt - before.ru_minflt) / calls, (after.ru_stime - before.ru_stime) / calls
 
 
-def compare_sides(rows_out, sizes, m, dtype, rounds, gemm_fns):
-    """Time manual_bp, jax and the GEMMs interleaved on one network; append its row to rows_out."""
-    net, params, x, y = problem(sizes, m, dtype)
+@contextlib.contextmanager
+def busy_cores(n: int):
+    """n processes that keep a core each busy (a shared machine's neighbours), for the duration."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5)  # let them be scheduled
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
+def compare_sides(rows_out, sizes, m, dtype, rounds, gemm_fns, config="sigmoid/quadratic", loaded=False):
+    """Time manual_bp, jax and the GEMMs interleaved on one network; append its row to rows_out.
+    With `loaded`, time manual_bp and jax again while every core is kept busy by another process."""
+    net, params, x, y = problem(sizes, m, dtype, config)
     jax_call, first_call = jax_side(net, params, x, y)
     manual = lambda: mb.backprop(net, params, x, y)  # noqa: E731
     ref = [(np.asarray(gW), np.asarray(gb)) for gW, gb in jax_call()]
@@ -213,7 +233,13 @@ def compare_sides(rows_out, sizes, m, dtype, rounds, gemm_fns):
     ratios = t["manual"] / t["jax"]  # paired: the same round, the same load
     mem_peak, mem_min = peak_memory(net, params, x, y)
     faults, sys_seconds = kernel_cost(manual, max(3, int(0.2 / med["manual"])))
+    under_load = {}
+    if loaded:
+        with busy_cores(os.cpu_count() or 1):
+            busy = interleaved({"manual": manual, "jax": jax_call}, rounds, min_seconds=0.05 if flops < 1e9 else 0.0)
+        under_load = {k: float(np.median(v)) for k, v in busy.items()}
     rows_out.append(dict(
+        config=config, loaded_manual=under_load.get("manual"), loaded_jax=under_load.get("jax"),
         net=f"{sizes} m={m}", dtype=np.dtype(dtype).name, manual=med["manual"], jax=med["jax"],
         ratio=float(np.median(ratios)), ratio_lo=float(np.percentile(ratios, 25)),
         ratio_hi=float(np.percentile(ratios, 75)), compile=first_call,
@@ -221,7 +247,7 @@ def compare_sides(rows_out, sizes, m, dtype, rounds, gemm_fns):
         gemm64=gemm64, gemm32=gemm32, mem_peak=mem_peak, mem_min=mem_min,
         rel_diff=diff / scale, rounds=rounds, load=os.getloadavg()[0], faults=faults, sys=sys_seconds))
     r = rows_out[-1]
-    print(f"  {r['net']:<32} {r['dtype']}: manual {fmt_time(r['manual'])}, jax {fmt_time(r['jax'])}, "
+    print(f"  {r['config']:<28} {r['net']:<32} {r['dtype']}: manual {fmt_time(r['manual'])}, jax {fmt_time(r['jax'])}, "
           f"ratio {r['ratio']:.2f} [{r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}], "
           f"{r['gflops'] / gemm64:.2f} of this block's f64 GEMM, memory {r['mem_peak'] / r['mem_min']:.2f}× min",
           file=sys.stderr, flush=True)
@@ -264,7 +290,7 @@ def fd_versus_backprop(sample: int, rounds: int, seed=0) -> list[dict]:
     full finite-difference gradient is also timed once, to check the extrapolation."""
     rows, rng = [], np.random.default_rng(seed)
     for h in FD_HIDDEN:
-        net, params, x, y = problem([784, h, 10], 10, np.float64, seed)
+        net, params, x, y = problem([784, h, 10], 10, np.float64, "sigmoid/cross_entropy", seed)
         everything = all_indices(params)
         P = len(everything)
         picked = [everything[i] for i in rng.choice(P, size=min(sample, P), replace=False)]
@@ -343,26 +369,33 @@ def report(info, rows, fd_rows, plot_path, command) -> str:
         f"float64 {peak64:.0f} GFLOP/s, float32 {peak32:.0f} GFLOP/s"
     lines = ["Command: `" + command + "`", "", "| machine | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in info.items()]
-    lines += ["", "| network | dtype | manual_bp | jax.jit(grad) | manual / jax (IQR over rounds) | "
+    lines += ["", "| configuration | network | dtype | manual_bp | jax.jit(grad) | manual / jax (IQR over rounds) | "
               "jax first call (trace + compile) | max rel. diff | load (1 min) |",
-              "|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['net']} | {r['dtype']} | {fmt_time(r['manual'])} | {fmt_time(r['jax'])} | "
+        lines.append(f"| {r['config']} | {r['net']} | {r['dtype']} | {fmt_time(r['manual'])} | {fmt_time(r['jax'])} | "
                      f"**{r['ratio']:.2f}** ({r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}) | {fmt_time(r['compile'])} | "
                      f"{r['rel_diff']:.0e} | {r['load']:.1f} |")
-    lines.append("| `bp-oracle verify` sweep vs one jit per network | — | — | — | — | — | — | "
-                 "placeholder: measured by the fast-verification work (issue 4) |")
-    lines += ["", "| network | dtype | manual GFLOP/s | jax GFLOP/s | manual / f64 peak (/ f32 peak) | "
+    if any(r["loaded_manual"] for r in rows):
+        lines += ["", f"Under load: every core ({os.cpu_count()}) kept busy by another process while the same calls "
+                  "are timed (medians); the goal is loaded / quiet ≤ 2 for manual_bp.", "",
+                  "| configuration | network | dtype | manual quiet | manual loaded | **manual loaded / quiet** | "
+                  "jax quiet | jax loaded | jax loaded / quiet |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(f"| {r['config']} | {r['net']} | {r['dtype']} | {fmt_time(r['manual'])} | "
+                         f"{fmt_time(r['loaded_manual'])} | **{r['loaded_manual'] / r['manual']:.2f}** | "
+                         f"{fmt_time(r['jax'])} | {fmt_time(r['loaded_jax'])} | {r['loaded_jax'] / r['jax']:.2f} |")
+    lines += ["", "| configuration | network | dtype | manual GFLOP/s | jax GFLOP/s | manual / f64 peak (/ f32 peak) | "
               "jax / f64 peak (/ f32 peak) | f64 GEMM in these rounds | page faults, sys time per call | "
               "peak memory / minimum |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f32 = r["dtype"] != "float64"
 
         def fraction(gflops, bold="**"):
             return f"{bold}{gflops / peak64:.2f}{bold}" + (f" ({gflops / peak32:.2f})" if f32 else "")
         lines.append(
-            f"| {r['net']} | {r['dtype']} | {r['gflops']:.1f} | {r['jax_gflops']:.1f} | {fraction(r['gflops'])} | "
+            f"| {r['config']} | {r['net']} | {r['dtype']} | {r['gflops']:.1f} | {r['jax_gflops']:.1f} | {fraction(r['gflops'])} | "
             f"{fraction(r['jax_gflops'], '')} | {r['gemm64']:.0f} GFLOP/s | {r['faults']:,.0f}, {fmt_time(r['sys'])} | "
             f"{r['mem_peak'] / 2**20:.1f} / {r['mem_min'] / 2**20:.1f} MiB = **{r['mem_peak'] / r['mem_min']:.2f}×** |")
     if fd_rows:
@@ -404,6 +437,10 @@ def main(argv=None) -> int:
                         help="only the two small networks ([784,30,10] m=10, [784,100,100,10] m=128), no FD sweep "
                              "(about a minute): for measuring one change")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per network (default 15)")
+    parser.add_argument("--config", action="append", choices=sorted(CONFIGS), default=None,
+                        help=f"activations and cost (repeatable; default: {', '.join(DEFAULT_CONFIGS)})")
+    parser.add_argument("--loaded", action="store_true",
+                        help="also time manual_bp and jax with every core kept busy by other processes (cliffs)")
     parser.add_argument("--fd-sample", type=int, default=300, help="parameters timed per FD network")
     parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference sweep")
     parser.add_argument("--plot", default="docs/fd_vs_backprop.png", help="where the FD plot goes")
@@ -425,10 +462,12 @@ def run(args, command: str) -> int:
     gemm_fns = {dtype: gemm(dtype) for dtype in (np.float64, np.float32)}
     rows = []
     networks = NETWORKS[:2] if args.quick else NETWORKS + ([LARGE_NETWORK] if args.large else [])
-    for sizes, m in networks:
-        big = backprop_flops(sizes, m) > 1e11
-        for dtype in (np.float64, np.float32):
-            compare_sides(rows, sizes, m, dtype, max(3, args.rounds // 3) if big else args.rounds, gemm_fns)
+    for config in args.config or DEFAULT_CONFIGS:
+        for sizes, m in networks:
+            big = backprop_flops(sizes, m) > 1e11
+            for dtype in (np.float64, np.float32):
+                compare_sides(rows, sizes, m, dtype, max(3, args.rounds // 3) if big else args.rounds, gemm_fns,
+                              config, args.loaded)
     fd_rows = []
     if not (args.no_fd or args.quick):
         # one BLAS thread: these products are tiny, and a second thread only adds stalls when a

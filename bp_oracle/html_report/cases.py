@@ -18,7 +18,7 @@ from .page import esc, number
 from .pictures import (COLUMNS, NOT_SENT, OK, ROOT, WRONG, Mark, column_equation, column_of, heatmap, heatmap_caption,
                        layer_diagram, superscript)
 
-MAX_TENSORS = 4  # heatmaps per case (the root cause first); the other wrong tensors are listed
+CASE_BUDGET = 500_000  # bytes of heatmaps per case: beyond it the other wrong tensors are listed
 SYMBOLS = {"z": "z", "a": "a", "cost": "C", "delta": "δ", "dC/db": "∂C/∂b", "dC/dW": "∂C/∂W"}
 BLAMED_COLUMN = {"BP1": "delta", "BP2": "delta", "BP3": "dC/db", "BP4": "dC/dW"}
 
@@ -128,12 +128,15 @@ def section(case: FailingCase) -> str:
     parts.append('<p class="muted">Under each layer: its forward pass (z, a), δ (BP1 at the output, BP2 below), '
                  '∂C/∂b (BP3) and ∂C/∂W (BP4), each ROOT (the first wrong in the order errors propagate), wrong '
                  '(follows from it), ok (sent and right) or not sent; * inferred from the gradients.</p>')
-    shown = case.wrong[:MAX_TENSORS]
-    for w in shown:
+    drawn = 0  # every wrong tensor drawn, the root cause first, while the case stays under its budget
+    for w in case.wrong:
+        if drawn and sum(map(len, parts)) > CASE_BUDGET:
+            break
         parts.append(tensor_block(w))
-    rest = case.wrong[MAX_TENSORS:]
+        drawn += 1
+    rest = case.wrong[drawn:]
     if rest:
-        parts.append('<p>Also wrong (following from the root cause): '
+        parts.append("<p>Also wrong, not drawn (the pictures of this case would pass its size budget): "
                      + esc(", ".join(f"{w.name} ({w.equation}, worst error {w.comparison.error / w.comparison.bound:.3g}"
                                      f" × tolerance)" if w.comparison.bound > 0 else w.name for w in rest)) + '</p>')
     if case.notes:
