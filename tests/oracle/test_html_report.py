@@ -195,6 +195,15 @@ def test_errors_are_collapsed_by_message_and_listed(tmp_path):
     assert page.count("raised RuntimeError: out of memory") == 1 and 'id="errors"' in page
 
 
+def test_what_an_implementation_says_is_shown_as_text_never_as_markup():
+    def raises(net, params, x, y):
+        raise RuntimeError('</td></table><script>alert("x")</script><img src=x onerror=alert(1)>')
+    report = check_implementation(raises, "quick", include=["depth:1"])
+    page = check_page.render(report, '--impl "<b>cmd</b>"')
+    assert "<script" not in page and "<img" not in page and "<b>cmd" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
 def test_a_full_suite_of_large_failures_stays_a_few_megabytes_with_the_rest_listed():
     rng = np.random.default_rng(0)
     net = Network((200, 200, 10), ("sigmoid", "sigmoid"), "quadratic")
