@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -284,24 +284,38 @@ def _checked(net: Network, params, x, y):
             np.asarray(x, np.float64), np.asarray(y, np.float64))
 
 
-@in_float64
 def padded_reference_traces(cases: Sequence, group: int = GROUP,
                             shape: PaddedShape | None = None) -> list[ReferenceTrace]:
     """`reference_trace` of every case (net, params, x, y), computed padded: the cases are
     grouped by `shape_for` (or all padded to `shape`, which must hold each of them), `group`
     networks per compiled call. Results in the order given. Each (shape, group) compiles once."""
+    return padded_reference_traces_started(cases, group, shape)()
+
+
+@in_float64
+def padded_reference_traces_started(cases: Sequence, group: int = GROUP,
+                                    shape: PaddedShape | None = None) -> Callable[[], list[ReferenceTrace]]:
+    """`padded_reference_traces`, begun: the compiled calls are dispatched (jax runs them on its
+    own threads) and a function is returned that waits for them and gives the traces. A caller
+    with other work (the candidate's backprop, in a sweep) does it in between."""
     require_x64()
     cases = [_checked(*case) for case in cases]
     table, costs = tables()
     by_shape: dict[PaddedShape, list[int]] = {}
     for k, (net, _, x, _) in enumerate(cases):
         by_shape.setdefault(shape or shape_for(net, x.shape[0]), []).append(k)
-    out: list[ReferenceTrace | None] = [None] * len(cases)
+    running = []
     for shape, members in by_shape.items():
         for start in range(0, len(members), group):
             chunk = members[start:start + group]
             padded = pad([cases[k] for k in chunk], shape, table, costs, group)
-            results = [np.asarray(r) for r in _traces(table, costs, *padded)]
+            running.append((chunk, _traces(table, costs, *padded)))
+
+    def finish() -> list[ReferenceTrace]:
+        out: list[ReferenceTrace | None] = [None] * len(cases)
+        for chunk, arrays in running:
+            results = [np.asarray(r) for r in arrays]
             for i, k in enumerate(chunk):
                 out[k] = _unpad(cases[k][0], cases[k][2].shape[0], i, *results)
-    return out
+        return out
+    return finish

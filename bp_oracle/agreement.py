@@ -11,7 +11,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .tolerance import Comparison, Tolerance, compare
+from .tolerance import Comparison, Tolerance, compare_many
 
 
 class Check(NamedTuple):
@@ -43,24 +43,25 @@ def agreement(got, expected, tol: Tolerance) -> list[Check]:
     """Every available tensor of `got` judged against `expected`, in dependency order:
     forward (z, a, cost) → BP1/BP2 (δ) → BP3 (∂C/∂b) → BP4 (∂C/∂W)."""
     L = len(expected.grads)
-    checks: list[Check] = []
+    judged: list[tuple] = []  # (quantity, layer, equation, got, expected), in the order above
     for name in ("z", "a"):
         values = getattr(got, name, None)
         if values is not None:
             for l, (g, e) in enumerate(zip(values, getattr(expected, name)), start=1):
-                checks.append(Check(name, l, "forward", compare(g, e, tol)))
+                judged.append((name, l, "forward", g, e))
     cost = getattr(got, "cost", None)
     if cost is not None:
-        checks.append(Check("cost", None, "forward", compare(np.float64(cost), np.float64(expected.cost), tol)))
+        judged.append(("cost", None, "forward", np.float64(cost), np.float64(expected.cost)))
     deltas = getattr(got, "delta", None)
     if deltas is not None:
         for l in range(L, 0, -1):  # BP1 first, then BP2 backwards: the order errors propagate in
-            checks.append(Check("delta", l, delta_equation(l, L), compare(deltas[l - 1], expected.delta[l - 1], tol)))
+            judged.append(("delta", l, delta_equation(l, L), deltas[l - 1], expected.delta[l - 1]))
     for l in range(L, 0, -1):
-        checks.append(Check("dC/db", l, "BP3", compare(got.grads[l - 1][1], expected.grads[l - 1][1], tol)))
+        judged.append(("dC/db", l, "BP3", got.grads[l - 1][1], expected.grads[l - 1][1]))
     for l in range(L, 0, -1):
-        checks.append(Check("dC/dW", l, "BP4", compare(got.grads[l - 1][0], expected.grads[l - 1][0], tol)))
-    return checks
+        judged.append(("dC/dW", l, "BP4", got.grads[l - 1][0], expected.grads[l - 1][0]))
+    comparisons = compare_many([(g, e) for *_, g, e in judged], tol)
+    return [Check(q, l, eq, c) for (q, l, eq, _, _), c in zip(judged, comparisons)]
 
 
 def failures(checks: list[Check]) -> list[Check]:

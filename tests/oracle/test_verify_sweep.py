@@ -49,15 +49,19 @@ def test_every_broken_backprop_fails_and_finite_differences_blame_it(bug):
 def test_a_wrong_reference_is_blamed_on_the_reference(monkeypatch):
     # the witness's other side: make the reference's ∂C/∂W^1 off by 1e-6 relative, and
     # finite differences must side with manual_bp against it
-    real = V.padded_reference_traces
+    real = V.padded_reference_traces_started
 
     def wrong(cases):
-        traces = real(cases)
-        for t in traces:
-            t.grads[0] = mb.Layer(t.grads[0].W * (1 + 1e-6), t.grads[0].b)
-        return traces
+        finish = real(cases)
 
-    monkeypatch.setattr(V, "padded_reference_traces", wrong)
+        def finish_wrong():
+            traces = finish()
+            for t in traces:
+                t.grads[0] = mb.Layer(t.grads[0].W * (1 + 1e-6), t.grads[0].b)
+            return traces
+        return finish_wrong
+
+    monkeypatch.setattr(V, "padded_reference_traces_started", wrong)
     summary = _sweep(24)
     assert summary.failures
     for r in summary.failures:
