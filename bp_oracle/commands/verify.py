@@ -113,7 +113,8 @@ def run(args) -> int:
         raise usage_error("--html writes a sweep's networks: not with --replay")
     if args.report or args.html:
         from ..sweep.report import require_matplotlib
-        require_matplotlib()
+        with user_input():  # the plots need matplotlib (the `plots` extra): one line, exit 2
+            require_matplotlib()
     if args.report:
         _report_folder(args.report)  # before the sweep: a long run must not end in "cannot write"
     from ..sweep.verify import SweepOptions, setup  # the sweep loads manual_bp: only here

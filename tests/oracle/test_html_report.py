@@ -261,3 +261,10 @@ def test_verify_html_draws_the_failing_networks_and_embeds_both_plots(run_cli, t
 def test_a_bad_html_destination_is_one_line_and_exit_2(run_cli, tmp_path, argv, message):
     code, out, err = run_cli(*[a.format(tmp=tmp_path) for a in argv])
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flag", ["--html", "--report"])
+def test_verify_plots_without_matplotlib_are_one_line_and_exit_2(run_cli, tmp_path, monkeypatch, flag):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # as where the plots extra is missing
+    code, out, err = run_cli("verify", "--cases", "4", flag, tmp_path / "out")
+    assert code == 2 and 'pip install -e ".[plots]"' in err and len(err.strip().splitlines()) == 1
