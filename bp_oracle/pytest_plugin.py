@@ -9,7 +9,9 @@
 
 Installed with bp-oracle (entry point `pytest11`); `--bp-oracle-suite` picks the suite (default
 quick). A check that does not conform fails the test with its summary and its first failures (20,
-identical ERRORs collapsed). A check that passes while leaving cases out (SKIPs accepted with
+identical ERRORs collapsed). `--bp-oracle-html DIR` writes each check's HTML report into DIR (one
+page per check, named after the test; the failure message and the test's `user_properties` name
+it), for a CI job to keep as an artifact. A check that passes while leaving cases out (SKIPs accepted with
 `allow_skip=True`, or cases its dtype cannot judge, not asked) says so: in the test's
 `user_properties` (pytest's JUnit XML shows them) and in a "bp-oracle" section of the terminal
 summary, so a green test never hides what it did not check. jax is imported only when a check
@@ -61,8 +63,9 @@ def failure_message(what: str, report, max_failures: int = MAX_FAILURES) -> str:
 class BpOracle:
     """What the fixture gives a test: checks that raise AssertionError naming each root cause."""
 
-    def __init__(self, suite: str = "quick", seed: int = 0, node=None):
-        self.suite, self.seed, self.node = suite, seed, node
+    def __init__(self, suite: str = "quick", seed: int = 0, node=None, html_dir: str | None = None):
+        self.suite, self.seed, self.node, self.html_dir = suite, seed, node, html_dir
+        self.pages = 0
 
     def check(self, fn, suite: str | None = None, *, dtype: str = "float64", supports=None,
               allow_skip: bool = False, include=(), exclude=(), rtol: float | None = None,
@@ -88,23 +91,47 @@ class BpOracle:
         return self._verdict(command, report)
 
     def _verdict(self, what: str, report):
+        page = self._page(report)
         if not report.ok:
-            raise AssertionError(failure_message(what, report))
+            raise AssertionError(failure_message(what, report) + (f"\nHTML report: {page}" if page else ""))
         note = left_out(report)
         if note is not None and self.node is not None:
             self.node.user_properties.append((PROPERTY, f"{what}: {note}"))
         return report
 
 
+    def _page(self, report) -> str | None:
+        """The check's HTML report written into html_dir (made if missing), or None."""
+        if not self.html_dir:
+            return None
+        import os
+        import re
+
+        from .html_report.check_page import write_page
+
+        self.pages += 1
+        test = self.node.nodeid if self.node is not None else "check"
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test).strip("_")[:150] + (f"-{self.pages}" if self.pages > 1 else "")
+        os.makedirs(self.html_dir, exist_ok=True)
+        path = os.path.join(self.html_dir, name + ".html")
+        write_page(report, path, f"pytest {test}")
+        if self.node is not None:
+            self.node.user_properties.append(("bp-oracle-html", path))
+        return path
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("bp-oracle")
     group.addoption("--bp-oracle-suite", default="quick", choices=["quick", "default", "full"],
                     help="suite used by the bp_oracle fixture (default quick)")
+    group.addoption("--bp-oracle-html", default=None, metavar="DIR",
+                    help="write each bp_oracle check's HTML report into DIR (one page per check)")
 
 
 @pytest.fixture
 def bp_oracle(request) -> BpOracle:
-    return BpOracle(suite=request.config.getoption("--bp-oracle-suite"), node=request.node)
+    return BpOracle(suite=request.config.getoption("--bp-oracle-suite"), node=request.node,
+                    html_dir=request.config.getoption("--bp-oracle-html"))
 
 
 class _LeftOut:

@@ -268,3 +268,23 @@ def test_verify_plots_without_matplotlib_are_one_line_and_exit_2(run_cli, tmp_pa
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # as where the plots extra is missing
     code, out, err = run_cli("verify", "--cases", "4", flag, tmp_path / "out")
     assert code == 2 and 'pip install -e ".[plots]"' in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_pytest_fixture_writes_a_page_per_check_and_names_it(tmp_path):
+    from bp_oracle.pytest_plugin import BpOracle
+
+    class Node:
+        nodeid = "tests/test_mine.py::test_backprop[relu]"
+        user_properties: list = []
+
+    node = Node()
+    node.user_properties = []
+    oracle = BpOracle(node=node, html_dir=str(tmp_path / "pages"))
+    oracle.check(mb.backprop, include=["depth:1"])
+    with pytest.raises(AssertionError, match="HTML report: .*test_backprop_relu-2.html"):
+        oracle.check(_grads_only(BROKEN["sum_for_mean_in_bp3"][0]), include=["depth:1"])
+    first = tmp_path / "pages" / "tests_test_mine.py_test_backprop_relu.html"
+    second = tmp_path / "pages" / "tests_test_mine.py_test_backprop_relu-2.html"
+    assert "✓ CONFORMS" in first.read_text() and "DOES NOT CONFORM" in second.read_text()
+    assert "pytest tests/test_mine.py::test_backprop[relu]" in first.read_text()
+    assert [value for key, value in node.user_properties if key == "bp-oracle-html"] == [str(first), str(second)]
