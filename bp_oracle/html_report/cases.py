@@ -54,7 +54,6 @@ class FailingCase:
     wrong: list[WrongTensor]
     headline: str  # the root cause in one line
     notes: list[str] = field(default_factory=list)  # a verdict, witnesses, a replay command
-    message: str = ""  # for an ERROR: why there are no tensors
 
     @property
     def root(self) -> Optional[WrongTensor]:
@@ -68,8 +67,7 @@ def from_check(result, dtype: str) -> FailingCase:
                          f.root, f.inferred, f.hint) for f in verdict.findings]
     root = verdict.root
     return FailingCase(case.id, case.net, case.m, dtype, result.tolerance, verdict.sent, wrong,
-                       root.line(case.id) if root else verdict.message,
-                       [f"accepted: {verdict.message}"] if verdict.message else [])
+                       root.line(case.id) if root else verdict.message)
 
 
 def marks(case: FailingCase) -> list[Mark]:
