@@ -64,6 +64,17 @@ def agreement(got, expected, tol: Tolerance) -> list[Check]:
     return [Check(q, l, eq, c) for (q, l, eq, _, _), c in zip(judged, comparisons)]
 
 
+def tensor_of(record, quantity: str, layer: Optional[int]) -> np.ndarray:
+    """The tensor a check judges, taken from a record (z, a, delta, cost, grads), as float64."""
+    if quantity == "cost":
+        value = record.cost
+    elif quantity in ("z", "a", "delta"):
+        value = getattr(record, quantity)[layer - 1]
+    else:
+        value = record.grads[layer - 1][0 if quantity == "dC/dW" else 1]
+    return np.asarray(value, dtype=np.float64)
+
+
 def failures(checks: list[Check]) -> list[Check]:
     return [c for c in checks if not c.ok]
 

@@ -24,7 +24,7 @@ import numpy as np
 from autodiff_ref.reference import regularisation_gradient
 from bp_spec import L1_SLOPE_AT_ZERO, Layer
 
-from .agreement import Check, agreement
+from .agreement import Check, agreement, tensor_of
 from .expected import Expected
 from .tolerance import Tolerance, compare
 from .suites import OracleCase
@@ -100,7 +100,7 @@ def signature(check: Check, got, case: OracleCase, exp: Expected, tol: Tolerance
 
 def _signature(check: Check, got, case: OracleCase, exp: Expected, tol: Tolerance) -> Optional[str]:
     net, m, l = case.net, case.m, check.layer
-    expected = _expected_tensor(check, exp)
+    expected = tensor_of(exp, check.quantity, check.layer)
     if not np.any(expected):
         return None
     W = case.params[l - 1].W if l else None
@@ -149,20 +149,6 @@ def _signature(check: Check, got, case: OracleCase, exp: Expected, tol: Toleranc
         if _close(got, predicted, tol):
             return name
     return None
-
-
-def _expected_tensor(check: Check, exp: Expected):
-    l = check.layer
-    return {"z": lambda: exp.z[l - 1], "a": lambda: exp.a[l - 1], "cost": lambda: np.float64(exp.cost),
-            "delta": lambda: exp.delta[l - 1], "dC/db": lambda: exp.grads[l - 1][1],
-            "dC/dW": lambda: exp.grads[l - 1][0]}[check.quantity]()
-
-
-def _got_tensor(check: Check, got):
-    l = check.layer
-    return {"z": lambda: got.z[l - 1], "a": lambda: got.a[l - 1], "cost": lambda: np.float64(got.cost),
-            "delta": lambda: got.delta[l - 1], "dC/db": lambda: got.grads[l - 1][1],
-            "dC/dW": lambda: got.grads[l - 1][0]}[check.quantity]()
 
 
 def _failures(got, exp: Expected, tol: Tolerance) -> list[Check]:
@@ -267,12 +253,12 @@ def judge(case: OracleCase, exp: Expected, response, tol: Tolerance) -> Verdict:
                            sent=sent)
         exp = nearest  # a bug elsewhere: judged against the right answers nearest to what was sent
     exp.with_hint_data()  # ∇_a C and σ'(z^L), for the hints
-    findings = [Finding(c, c.equation, got=np.asarray(_got_tensor(c, got), dtype=np.float64),
-                        expected=np.asarray(_expected_tensor(c, exp), dtype=np.float64)) for c in failed]
+    findings = [Finding(c, c.equation, got=tensor_of(got, c.quantity, c.layer),
+                        expected=tensor_of(exp, c.quantity, c.layer)) for c in failed]
     reversed_layers = _reversed_layers(got, exp, tol)
     root = _root_cause(findings, got, response.delta is not None)
     for f in findings:
-        f.hint = signature(f.check, _got_tensor(f.check, got), case, exp, tol)
+        f.hint = signature(f.check, f.got, case, exp, tol)
     if reversed_layers:
         root.hint = "the gradients are in reversed layer order (got[l] ≈ expected[L + 1 − l])"
         _blame_gradient_assembly(root)

@@ -32,7 +32,7 @@ from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, 
 from bp_spec.cases import Case, make_case, random_network
 
 from .. import custom
-from ..agreement import Check, GradientsOnly, agreement
+from ..agreement import Check, GradientsOnly, agreement, tensor_of
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
 
@@ -272,7 +272,8 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
                 result.checks = agreement(got, ref, tol)
             if getattr(got, "z", None) is not None:
                 result.crossed_kink = crossed_kinks(net, got.z, ref.z)
-            result.wrong = {(c.quantity, c.layer): (_tensor(got, c.quantity, c.layer), _tensor(ref, c.quantity, c.layer))
+            result.wrong = {(c.quantity, c.layer): (tensor_of(got, c.quantity, c.layer),
+                                                    tensor_of(ref, c.quantity, c.layer))
                             for c in result.judged if not c.ok}
         except NotImplementedError as e:  # the candidate does not do this network: a SKIP, as in check
             result.skipped = str(e) or "NotImplementedError"
@@ -292,23 +293,12 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
     return results
 
 
-def _tensor(record, quantity: str, layer: int | None) -> np.ndarray:
-    """One tensor of a record, as float64."""
-    if quantity == "cost":
-        value = record.cost
-    elif quantity in ("z", "a", "delta"):
-        value = getattr(record, quantity)[layer - 1]
-    else:
-        value = record.grads[layer - 1][0 if quantity == "dC/dW" else 1]
-    return np.asarray(value, dtype=np.float64)
-
-
 def _witness(items) -> None:
     """Finite differences along every disagreement of δ or a gradient, all at once."""
     if not items:
         return
-    witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, _tensor(got, c.quantity, c.layer),
-                                         _tensor(ref, c.quantity, c.layer)) for _, exact, c, got, ref in items])
+    witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, tensor_of(got, c.quantity, c.layer),
+                                         tensor_of(ref, c.quantity, c.layer)) for _, exact, c, got, ref in items])
     for (result, *_), witness in zip(items, witnesses):
         result.witnesses.append(witness)
 
