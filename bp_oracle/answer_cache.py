@@ -44,11 +44,6 @@ def enable(folder: Optional[str] = None) -> None:
     _enabled = Path(folder) if folder else default_folder()
 
 
-def disable() -> None:
-    global _enabled
-    _enabled = None
-
-
 def folder() -> Optional[Path]:
     """Where answers are kept now, or None."""
     where = os.environ.get(ENV)

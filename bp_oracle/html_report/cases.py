@@ -16,7 +16,7 @@ from bp_spec import Network
 from ..tolerance import Comparison, Tolerance
 from .page import esc, number
 from .pictures import (COLUMNS, NOT_SENT, OK, ROOT, WRONG, Mark, column_equation, column_of, heatmap, heatmap_caption,
-                       layer_diagram, superscript)
+                       layer_diagram, ratios, superscript)
 
 CASE_BUDGET = 500_000  # bytes of heatmaps per case: beyond it the other wrong tensors are listed
 SYMBOLS = {"z": "z", "a": "a", "cost": "C", "delta": "δ", "dC/db": "∂C/∂b", "dC/dW": "∂C/∂W"}
@@ -154,11 +154,10 @@ def tensor_block(w: WrongTensor) -> str:
     picture = ""
     if w.got is not None and w.expected is not None and np.shape(w.got) == np.shape(w.expected) and np.ndim(w.got):
         r_label, c_label = axes(w.quantity, w.layer)
-        with np.errstate(all="ignore"):
-            beyond = int(np.sum(~(np.abs(np.asarray(w.got) - np.asarray(w.expected)) <= c.bound)))
-        rows.append(("entries beyond tolerance", f"{beyond} of {np.size(w.got)}"))
-        picture = (f'<p class="caption">{esc(heatmap_caption(np.shape(w.got), r_label, c_label))}</p>'
-                   + heatmap(w.got, w.expected, c.bound, r_label, c_label, c.index or None))
+        r = ratios(w.got, w.expected, c.bound)
+        rows.append(("entries beyond tolerance", f"{int(np.sum(~(np.abs(r) <= 1)))} of {r.size}"))
+        picture = (f'<p class="caption">{esc(heatmap_caption(r.shape, r_label, c_label))}</p>'
+                   + heatmap(r, r_label, c_label, c.index or None))
     cells = "".join(f'<tr><th class="text">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in rows)
     hint = f'<p class="hint">Hint: {esc(w.hint)}</p>' if w.hint and not w.root else ""
     return (f'<div class="tensor" data-quantity="{esc(w.quantity)}" data-layer="{w.layer or ""}" '

@@ -129,14 +129,19 @@ def ratios(got: np.ndarray, expected: np.ndarray, bound: float) -> np.ndarray:
         return np.where(diff == 0, 0.0, np.sign(diff) * np.inf)
 
 
+def grid_shape(shape: tuple[int, ...]) -> tuple[int, int]:
+    """A tensor's shape as rows × columns: a vector is one row, a scalar one cell."""
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return 1, shape[0]
+    return shape[0], int(np.prod(shape[1:]))
+
+
 def as_grid(r: np.ndarray) -> np.ndarray:
-    """A tensor's ratios as rows × columns: a vector is one row, a scalar one cell."""
+    """A tensor's ratios as rows × columns (grid_shape)."""
     r = np.asarray(r, dtype=np.float64)
-    if r.ndim == 0:
-        return r.reshape(1, 1)
-    if r.ndim == 1:
-        return r.reshape(1, -1)
-    return r.reshape(r.shape[0], -1)
+    return r.reshape(grid_shape(r.shape))
 
 
 def block_size(shape: tuple[int, int], limit: int = MAX_CELLS) -> tuple[int, int]:
@@ -186,20 +191,19 @@ def glyph(ratio: float) -> str:
 
 def heatmap_caption(shape: tuple[int, ...], row_label: str, column_label: str) -> str:
     """What the heatmap's rows and columns are, and in blocks of how many if it is large."""
-    br, bc = block_size(as_grid(np.zeros(shape)).shape)
+    br, bc = block_size(grid_shape(shape))
     rows = f"rows ↓ {row_label}" + (f", in blocks of {br}" if br > 1 else "")
     cols = f"columns → {column_label}" + (f", in blocks of {bc}" if bc > 1 else "")
     return f"{rows}; {cols}"
 
 
-def heatmap(got: np.ndarray, expected: np.ndarray, bound: float, row_label: str, column_label: str,
-            worst: Optional[tuple[int, ...]] = None, tooltips: bool = True) -> str:
-    """(got − expected) ÷ tolerance over a tensor's entries as an SVG grid (rows × columns), the
+def heatmap(r: np.ndarray, row_label: str, column_label: str, worst: Optional[tuple[int, ...]] = None) -> str:
+    """A tensor's (got − expected) ÷ tolerance (`ratios`) as an SVG grid (rows × columns), the
     worst entry outlined; each entry beyond the tolerance carries its sign as a glyph."""
-    grid = as_grid(ratios(got, expected, bound))
+    grid = as_grid(r)
     shown, br, bc = blocks(grid)
     rows, cols = shown.shape
-    cell = int(min(22, max(7, 360 // max(rows, cols))))
+    cell = min(22, 360 // max(rows, cols))  # ≥ 11 px with ≤ MAX_CELLS a side: room for a glyph
     left, top = 30, 14  # room for the ticks; the axes are named in the caption beside it
     width, height = left + cols * cell + 8, top + rows * cell + 8
     parts = [f'<svg class="heatmap" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -218,17 +222,17 @@ def heatmap(got: np.ndarray, expected: np.ndarray, bound: float, row_label: str,
     with np.errstate(all="ignore"):
         beyond = ~(np.abs(shown) <= 1)
     for i, j in zip(*np.nonzero(beyond)):
-        r = float(shown[i, j])
+        ratio = float(shown[i, j])
         x, y = left + j * cell, top + i * cell
-        tip = f"<title>[{i * br}, {j * bc}]{' (worst of its block)' if br * bc > 1 else ''}: {_ratio_text(r)}</title>" \
-            if tooltips else ""
-        fill = ' fill="#fff"' if _dark(r) else ""
+        where = f"[{i * br}, {j * bc}]" + (" (worst of its block)" if br * bc > 1 else "")
+        tip = f"<title>{where}: {_ratio_text(ratio)}</title>"
+        fill = ' fill="#fff"' if _dark(ratio) else ""
         text = (f'<text x="{x + cell / 2:g}" y="{y + cell / 2 + cell * 0.3:g}" class="glyph" '
-                f'font-size="{cell * 0.8:g}"{fill}>{glyph(r)}</text>') if cell >= 9 else ""
+                f'font-size="{cell * 0.8:g}"{fill}>{glyph(ratio)}</text>')
         parts.append(f'<g class="beyond"><rect x="{x}" y="{y}" width="{cell}" height="{cell}" '
-                     f'fill="{colour(r)}"/>{text}{tip}</g>')
-    if worst is not None and len(worst) == np.ndim(got) and grid.size:
-        flat = np.ravel_multi_index(worst, np.shape(got)) if np.ndim(got) else 0
+                     f'fill="{colour(ratio)}"/>{text}{tip}</g>')
+    if worst is not None and len(worst) == np.ndim(r) and grid.size:
+        flat = np.ravel_multi_index(worst, np.shape(r)) if np.ndim(r) else 0
         i, j = divmod(int(flat), grid.shape[1])
         x, y = left + (j // bc) * cell, top + (i // br) * cell
         parts.append(f'<g class="worst"><title>the worst entry {list(worst)}</title>'

@@ -104,7 +104,7 @@ def test_a_heatmap_marks_every_entry_beyond_the_tolerance_and_outlines_the_worst
     expected = np.zeros((3, 4))
     got = expected.copy()
     got[1, 2], got[2, 0] = 5.0, -0.5
-    svg = pictures.heatmap(got, expected, 1.0, "rows", "columns", worst=(1, 2))
+    svg = pictures.heatmap(pictures.ratios(got, expected, 1.0), "rows", "columns", worst=(1, 2))
     assert svg.count('class="beyond"') == 1 and 'data-beyond="1"' in svg
     assert ">+</text>" in svg and 'class="worst"' in svg
     ET.fromstring(svg)  # well-formed
