@@ -11,24 +11,22 @@ def usage_error(message: str):
     return UsageError(message)
 
 
-def positive_int(text: str) -> int:
+def _int_at_least(text: str, low: int, wanted: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise usage_error(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise usage_error(f"expected a positive integer, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise usage_error(f"expected {wanted}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise usage_error(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise usage_error(f"expected an integer ≥ 0, got {text!r}")
-    return value
+    return _int_at_least(text, 0, "an integer ≥ 0")
 
 
 def finite_float(text: str) -> float:
