@@ -12,12 +12,14 @@ from .backprop import (EQUATIONS, Pieces, Trace, backprop, backprop_per_example,
 from .costs import COSTS, Cost, get_cost, register_cost
 from .equations import (backpropagate_error, bias_gradient, output_error,
                         regularisation_gradient, weight_gradient)
+from .workspace import Workspace, thread_workspace
 
 __all__ = [
     "ACTIVATIONS", "COSTS", "EQUATIONS", "Activation", "Cost", "Layer", "Network", "Pieces", "Trace",
+    "Workspace",
     "backprop", "backprop_per_example", "backprop_trace", "backpropagate_error", "bias_gradient",
     "cost_of", "feedforward", "get_activation", "get_cost", "output_error", "output_layer_error",
     "register_activation", "register_cost", "regularisation_gradient", "sigmas", "total_cost",
-    "trace_with", "weight_gradient",
+    "thread_workspace", "trace_with", "weight_gradient",
 ]
 __version__ = "0.1.0"

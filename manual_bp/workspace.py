@@ -1,0 +1,83 @@
+"""Arrays kept from one backprop call to the next, and elementwise work done a block of rows at a time.
+
+Why: a layer of a large batch is an array of tens of MiB. glibc hands every array over 32 MiB out
+as fresh pages from the kernel and gives them back on free, so each call pays for page faults and
+zeroing on every z, a, δ and on every temporary inside σ and σ' (at [4096]×3 m=2048 float64,
+~9,000 faults and 0.7 s of kernel time in a 4.1 s call). Keeping z^l, a^l and δ^l between calls,
+and computing σ, σ' and BP1 on blocks of rows small enough to stay in cache (their temporaries are
+then reused by malloc and never reach the kernel), took that call to 3.5 s with 1,250 faults (the
+returned gradients are fresh arrays: the rest), and [1024]×5 m=1024 from 0.315 to 0.299 s; below
+about half a MiB a layer nothing changes, so small batches keep the plain path
+(scripts/bench_backprop.py, BENCHMARKS.md). Results are bit-for-bit those of the plain path: every
+blocked function acts on each example (row) alone, and the products are the same whole-batch GEMMs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+Array = np.ndarray
+
+BLOCK_BYTES = 1 << 18  # 256 KiB of rows per block: inside L2, so σ's temporaries stay in cache
+LARGE_BYTES = 1 << 19  # a batch whose widest layer holds this much uses a workspace by default
+
+
+class Workspace:
+    """Arrays a driver writes its intermediates into, kept for the next call of the same shapes.
+
+    `array(key, shape, dtype)` returns the array kept under `key`, or a new one when there is none
+    of that shape and dtype. Whatever the caller gets back from backprop never aliases these: the
+    gradients are always fresh arrays. A workspace is for one thread at a time.
+    """
+
+    def __init__(self):
+        self._arrays: dict[object, Array] = {}
+        self.in_use = False
+
+    def array(self, key, shape: tuple[int, ...], dtype) -> Array:
+        kept = self._arrays.get(key)
+        if kept is None or kept.shape != shape or kept.dtype != dtype:
+            kept = self._arrays[key] = np.empty(shape, dtype)
+        return kept
+
+    @property
+    def nbytes(self) -> int:
+        """The memory held between calls."""
+        return sum(a.nbytes for a in self._arrays.values())
+
+    def release(self) -> None:
+        """Let go of every array held (the next call allocates again)."""
+        self._arrays.clear()
+
+
+_threads = threading.local()
+
+
+def thread_workspace() -> Workspace:
+    """This thread's own workspace, used by `backprop` for large batches unless told otherwise.
+    It holds the last large call's z^l, a^l and δ^l (at [4096]×3 m=2048 float64: 384 MiB);
+    `thread_workspace().release()` gives that memory back."""
+    workspace = getattr(_threads, "workspace", None)
+    if workspace is None:
+        workspace = _threads.workspace = Workspace()
+    return workspace
+
+
+def is_large(x: Array, sizes) -> bool:
+    """Whether the batch's widest layer, (m, max n_l), holds at least LARGE_BYTES."""
+    return x.shape[0] * max(sizes) * x.itemsize >= LARGE_BYTES
+
+
+def rows_into(out: Array, f: Callable[..., Array], *arrays: Array) -> Array:
+    """out = f(*arrays), computed a block of rows (examples) at a time.
+
+    Exact for any f that treats each row alone (σ, σ', BP1's error, a Hadamard product), and out
+    may be one of the arrays (each block is read before it is written)."""
+    rows = max(1, BLOCK_BYTES // max(1, out[0].nbytes))
+    for start in range(0, out.shape[0], rows):
+        block = slice(start, start + rows)
+        out[block] = f(*(a[block] for a in arrays))
+    return out
