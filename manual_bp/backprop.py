@@ -113,18 +113,22 @@ EQUATIONS = Pieces()  # manual_bp's own: BP1–BP4 of equations.py
 
 def _backward(net: Network, params: list[Layer], zs: list[Array], activations: list[Array], y: Array,
               pieces: Pieces, keep_record: bool = False,
-              workspace: Workspace | None = None) -> tuple[list[Array], list[Layer]]:
+              in_place: bool = False) -> tuple[list[Array], list[Layer]]:
     """BP1 at the output; then, from the last layer back to the first, BP3 and BP4 from δ^l and
     BP2 for δ^{l−1}, each δ used as soon as it is made. The trace keeps every z, a and δ;
     backprop lets each z^l and a^l go once read for the last time, so that the next layer's δ
-    and gradients reuse their memory (or, with a workspace, writes every δ^l into it)."""
+    and gradients reuse their memory.
+
+    in_place (the workspace's arrays): each δ^l is written over a^l, which it outlives: a^l's
+    last reader, BP4 of layer l + 1, runs just before BP2 makes δ^l (a^L's, BP1, reads each
+    block before writing it). The workspace then needs no array beyond z^l and a^l."""
     L, sigma = net.L, sigmas(net)
     deltas, grads = [None] * L, [None] * L
-    if workspace is None:
+    if not in_place:
         delta = pieces.output_error(net, zs[-1], activations[-1], y)  # BP1
     else:  # BP1 a block of examples at a time: each example's δ^{x,L} depends on its row alone
-        delta = rows_into(workspace.array(("delta", L), zs[-1].shape, zs[-1].dtype),
-                          lambda z, a, y: pieces.output_error(net, z, a, y), zs[-1], activations[-1], y)
+        delta = rows_into(activations[-1], lambda z, a, y: pieces.output_error(net, z, a, y),
+                          zs[-1], activations[-1], y)
     for l in range(L - 1, -1, -1):  # list index l holds layer l + 1
         if not keep_record:
             zs[l] = activations[l + 1] = None  # z^{l+1}, a^{l+1}: last read by BP1, or BP2 and BP4 above
@@ -135,19 +139,18 @@ def _backward(net: Network, params: list[Layer], zs: list[Array], activations: l
         grads[l] = Layer(nabla_W, pieces.bias_gradient(delta))  # BP3
         if keep_record:
             deltas[l] = delta
-        if l > 0 and workspace is None:
+        if l > 0 and not in_place:
             delta = pieces.backpropagate_error(W, delta, zs[l - 1], sigma[l - 1])  # BP2
-        elif l > 0:
-            delta = _error_moved_back_in(workspace, l, W, delta, zs[l - 1], sigma[l - 1])  # BP2
+        elif l > 0:  # BP2, over a^l (list index l), read for the last time by BP4 just above
+            delta = _error_moved_back_into(activations[l], W, delta, zs[l - 1], sigma[l - 1])
     return deltas, grads
 
 
-def _error_moved_back_in(workspace: Workspace, l: int, W_next: Array, delta_next: Array, z: Array,
-                         sigma: Activation) -> Array:
-    """BP2, δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), into the workspace: the product over the whole
-    batch (one GEMM: split by rows it ran 7–13 % slower, B repacked for every block), then the
-    Hadamard product with σ'(z^l) a block of rows at a time, so σ' allocates nothing large."""
-    delta = np.matmul(delta_next, W_next, out=workspace.array(("delta", l), z.shape, z.dtype))
+def _error_moved_back_into(out: Array, W_next: Array, delta_next: Array, z: Array, sigma: Activation) -> Array:
+    """BP2, δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), written into `out`: the product over the whole
+    batch (one GEMM: split by rows it ran 7–13 % slower, its B repacked for every block), then
+    the Hadamard product with σ'(z^l) a block of rows at a time, so σ' allocates nothing large."""
+    delta = np.matmul(delta_next, W_next, out=out)
     return rows_into(delta, lambda moved, z: moved * sigma.prime(z), delta, z)
 
 
@@ -159,7 +162,7 @@ def backprop(net: Network, params: list[Layer], x, y, *,
         net: the spec.
         params: a list of `Layer(W, b)`.
         x, y: a batch `(m, n_0)`, `(m, n_L)`, or one example as 1-D arrays.
-        workspace: where z^l, a^l and δ^l are written. None (the default): this thread's own
+        workspace: where z^l and a^l (then δ^l) are written. None (the default): this thread's own
             workspace when the batch is large (its widest layer ≥ 512 KiB; it then keeps those
             arrays for the next call, see `manual_bp.workspace`), fresh arrays otherwise. A
             `Workspace`: that one. False: fresh arrays always.
@@ -176,7 +179,7 @@ def backprop(net: Network, params: list[Layer], x, y, *,
     workspace.in_use = True  # a backprop called from inside this one (a user's σ) gets its own arrays
     try:
         zs, activations = feedforward(net, params, x, workspace)
-        return _backward(net, params, zs, activations, y, EQUATIONS, workspace=workspace)[1]
+        return _backward(net, params, zs, activations, y, EQUATIONS, in_place=True)[1]
     finally:
         workspace.in_use = False
 

@@ -3,13 +3,15 @@
 Why: a layer of a large batch is an array of tens of MiB. glibc hands every array over 32 MiB out
 as fresh pages from the kernel and gives them back on free, so each call pays for page faults and
 zeroing on every z, a, δ and on every temporary inside σ and σ' (at [4096]×3 m=2048 float64,
-~9,000 faults and 0.7 s of kernel time in a 4.1 s call). Keeping z^l, a^l and δ^l between calls,
-and computing σ, σ' and BP1 on blocks of rows small enough to stay in cache (their temporaries are
-then reused by malloc and never reach the kernel), took that call to 3.5 s with 1,250 faults (the
-returned gradients are fresh arrays: the rest), and [1024]×5 m=1024 from 0.315 to 0.299 s; below
-about half a MiB a layer nothing changes, so small batches keep the plain path
-(scripts/bench_backprop.py, BENCHMARKS.md). Results are bit-for-bit those of the plain path: every
-blocked function acts on each example (row) alone, and the products are the same whole-batch GEMMs.
+~9,000 faults and 0.7 s of kernel time in a 4.1 s call). Keeping z^l and a^l between calls (each
+δ^l is written over a^l, see backprop._backward), and computing σ, σ' and BP1 on blocks of rows
+small enough to stay in cache (their temporaries are then reused by malloc and never reach the
+kernel), took that call to 3.5 s with 1,250 faults (the returned gradients are fresh arrays: the
+rest), and [1024]×5 m=1024 from 0.315 to 0.299 s; below about half a MiB a layer nothing changes,
+so small batches keep the plain path (scripts/bench_backprop.py, BENCHMARKS.md).
+
+Results are bit for bit those of the plain path: every blocked function acts on each example
+(row) alone, and the products are the same whole-batch GEMMs.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ _threads = threading.local()
 
 def thread_workspace() -> Workspace:
     """This thread's own workspace, used by `backprop` for large batches unless told otherwise.
-    It holds the last large call's z^l, a^l and δ^l (at [4096]×3 m=2048 float64: 384 MiB);
+    It holds the last large call's z^l and a^l (at [4096]×3 m=2048 float64: 256 MiB);
     `thread_workspace().release()` gives that memory back."""
     workspace = getattr(_threads, "workspace", None)
     if workspace is None:
@@ -67,8 +69,9 @@ def thread_workspace() -> Workspace:
 
 
 def is_large(x: Array, sizes) -> bool:
-    """Whether the batch's widest layer, (m, max n_l), holds at least LARGE_BYTES."""
-    return x.shape[0] * max(sizes) * x.itemsize >= LARGE_BYTES
+    """Whether the widest layer the batch computes, (m, max n_l) for l ≥ 1, holds at least
+    LARGE_BYTES (the input x is the caller's array, not an intermediate)."""
+    return x.shape[0] * max(sizes[1:]) * x.itemsize >= LARGE_BYTES
 
 
 def rows_into(out: Array, f: Callable[..., Array], *arrays: Array) -> Array:

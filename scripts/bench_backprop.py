@@ -17,8 +17,9 @@ What is measured, per network (sigmoid layers, cross-entropy cost: Nielsen's net
 - GFLOP/s counting the matrix products only: per layer 2·m·n_in·n_out for z = a Wᵀ, again for
   BP4 (δᵀ a), and again for BP2 (δ W) on every layer but the first;
 - peak memory of one backprop by tracemalloc (which sees NumPy's allocations) plus the inputs
-  already resident, against the minimum any backprop must hold: params, x, y, the gradients,
-  and the stored z^l and a^l of every layer;
+  already resident (the workspace is released first, so a call that uses one is seen allocating
+  it), against the minimum any backprop must hold: params, x, y, the gradients, and the stored
+  z^l and a^l of every layer;
 - finite differences against backprop as the parameter count grows (Nielsen's argument: central
   differences cost two forward passes per parameter, backprop about one forward and one backward
   pass for all of them, so the ratio grows linearly with the parameter count).
@@ -174,6 +175,7 @@ def peak_memory(net, params, x, y) -> tuple[int, int]:
     item, m = x.dtype.itemsize, x.shape[0]
     stored = sum(2 * m * n * item for n in net.sizes[1:])  # z^l and a^l, l = 1..L
     gradients = sum(W.nbytes + b.nbytes for W, b in params)
+    mb.thread_workspace().release()  # so that the call allocates, and tracemalloc sees, the workspace it uses
     gc.collect()
     tracemalloc.start()
     try:

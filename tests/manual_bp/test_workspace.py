@@ -79,6 +79,14 @@ def test_gradients_never_alias_the_workspace_and_survive_the_next_call(tiny_bloc
     assert_same_bits(first, snapshot)
 
 
+def test_the_workspace_holds_z_and_a_and_nothing_more(tiny_blocks):
+    """δ^l is written over a^l: the memory kept between calls is what the forward pass stores."""
+    net, params, x, y = make_case(mb.Network((5, 8, 6, 3), ("elu", "tanh", "softmax"), "log_likelihood"), 7, seed=4)
+    kept = mb.Workspace()
+    mb.backprop(net, params, x, y, workspace=kept)
+    assert kept.nbytes == sum(2 * 7 * n * x.itemsize for n in net.sizes[1:])
+
+
 def test_one_workspace_serves_changing_shapes_and_dtypes(tiny_blocks):
     kept = mb.Workspace()
     for sizes, m in [((3, 5, 2), 4), ((3, 5, 2), 7), ((6, 2, 2, 2), 3), ((3, 5, 2), 4)]:
