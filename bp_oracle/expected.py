@@ -113,14 +113,15 @@ PADDED_MAX_WIDTH = 128
 WIDTH_CLASSES = (24, 96, 192)
 
 
-def _shared_shapes(cases: Sequence[OracleCase]) -> dict[PaddedShape, list[OracleCase]]:
-    groups: dict[int, list[OracleCase]] = {}
-    for c in cases:
+def _shared_shapes(numbered: Sequence[tuple[int, OracleCase]]) -> dict[PaddedShape, list[tuple[int, OracleCase]]]:
+    """(position, case) pairs grouped by the padded shape they are computed at."""
+    groups: dict[int, list[tuple[int, OracleCase]]] = {}
+    for k, c in numbered:
         width = next(w for w in WIDTH_CLASSES if max(c.net.sizes) <= w)
-        groups.setdefault(width, []).append(c)
+        groups.setdefault(width, []).append((k, c))
     shapes = {}
     for width, members in groups.items():
-        rungs = [shape_for(c.net, c.m) for c in members]
+        rungs = [shape_for(c.net, c.m) for _, c in members]
         shapes[PaddedShape(max(r.depth for r in rungs), width, max(r.batch for r in rungs))] = members
     return shapes
 
@@ -132,13 +133,19 @@ def expected_for_cases(cases: Sequence[OracleCase]) -> list[Expected]:
     kept = answer_cache.load(cases)
     if kept is not None:
         return [_from_trace(c, t) for c, t in zip(cases, kept)]
-    traces = {}
-    for shape, members in _shared_shapes([c for c in cases if max(c.net.sizes) <= PADDED_MAX_WIDTH]).items():
-        found = padded_reference_traces([(c.net, c.params, c.x, c.y) for c in members], shape=shape)
-        traces.update(zip((c.id for c in members), found))
-    ordered = [traces[c.id] if c.id in traces else reference_trace(c.net, c.params, c.x, c.y) for c in cases]
-    answer_cache.store(cases, ordered)
-    return [_from_trace(c, t) for c, t in zip(cases, ordered)]
+    computed = reference_answers(cases)
+    answer_cache.store(cases, computed)
+    return [_from_trace(c, t) for c, t in zip(cases, computed)]
+
+
+def reference_answers(cases: Sequence[OracleCase]) -> list:
+    """The reference's trace of every case, computed now (no kept answers): padded where narrow."""
+    traces = {}  # by position: one list may hold a case twice, its numbers rounded to two dtypes
+    narrow = {k: c for k, c in enumerate(cases) if max(c.net.sizes) <= PADDED_MAX_WIDTH}
+    for shape, members in _shared_shapes(list(narrow.items())).items():
+        found = padded_reference_traces([(c.net, c.params, c.x, c.y) for _, c in members], shape=shape)
+        traces.update(zip((k for k, _ in members), found))
+    return [traces[k] if k in traces else reference_trace(c.net, c.params, c.x, c.y) for k, c in enumerate(cases)]
 
 
 # --- to and from JSON (the vector files) -----------------------------------------------------
