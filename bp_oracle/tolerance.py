@@ -92,15 +92,20 @@ def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(flat, shape))
 
 
-def compare_many(pairs: Sequence[tuple], tol: Tolerance) -> list[Comparison]:
+def compare_many(pairs: Sequence[tuple], tol: Tolerance | Sequence[Tolerance]) -> list[Comparison]:
     """`compare` of every (got, expected) pair, the very same answers, in a dozen NumPy calls for
     all of them instead of a dozen each: the tensors are laid end to end and each one's largest
     |expected| and worst |got − expected| found by segment (np.maximum.reduceat). A sweep judges
-    16 small tensors a network; one by one they were a quarter of its time (BENCHMARKS.md)."""
+    16 small tensors a network; one by one they were a quarter of its time (BENCHMARKS.md).
+    `tol` is one tolerance for every pair, or one per pair (a block of networks judged at once)."""
+    tols = [tol] * len(pairs) if isinstance(tol, Tolerance) else list(tol)
+    if len(tols) != len(pairs):
+        raise ValueError(f"{len(tols)} tolerances for {len(pairs)} pairs")
     got = [np.asarray(g, dtype=np.float64) for g, _ in pairs]
     expected = [np.asarray(e, dtype=np.float64) for _, e in pairs]
     if any(g.shape != e.shape or g.size == 0 for g, e in zip(got, expected)):
-        return [compare(g, e, tol) for g, e in zip(got, expected)]  # an error to raise, or an empty tensor
+        # an error to raise, or an empty tensor
+        return [compare(g, e, t) for g, e, t in zip(got, expected, tols)]
     if not got:
         return []
     sizes = np.array([g.size for g in got])
@@ -110,7 +115,8 @@ def compare_many(pairs: Sequence[tuple], tol: Tolerance) -> list[Comparison]:
     diff = np.abs(g_all - e_all)
     diff[~np.isfinite(diff)] = np.inf
     worst = np.maximum.reduceat(diff, starts)
-    bounds = tol.rtol * np.maximum.reduceat(np.abs(e_all), starts) + tol.atol
+    rtol, atol = np.array([(t.rtol, t.atol) for t in tols]).T
+    bounds = rtol * np.maximum.reduceat(np.abs(e_all), starts) + atol
     hits = np.flatnonzero(diff == np.repeat(worst, sizes))
     first = hits[np.searchsorted(hits, starts)]  # the first worst entry of each tensor
     out = []

@@ -32,7 +32,7 @@ from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, 
 from bp_spec.cases import Case, make_case, random_network
 
 from .. import custom
-from ..agreement import Check, GradientsOnly, agreement, tensor_of
+from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
 
@@ -255,21 +255,25 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
         except Exception as e:  # noqa: BLE001  (NotImplementedError is a SKIP, anything else an error)
             answers.append(e)
     refs = finish()
-    results, witness_items = [], []
-    for index, case, (low, exact), ref, answer in zip(indices, cases, pairs, refs, answers):
+    results = []
+    for index, case, (low, exact), ref in zip(indices, cases, pairs, refs):
         net, m = case.net, case.x.shape[0]
         kappa = cost_conditioning(net.cost, net.activations[-1], ref.a[-1])
         tol = tolerance_for_case(dtype, net.L, max(net.sizes), m, kappa)
-        result = CaseResult(seed, index, net, m, [], options, tol, kappa,
-                            near_kink=near_kink(net, ref.z, KINK_MARGIN, params=exact[1]),
-                            saturated=beyond_resolution(net.cost, net.activations[-1], ref.a[-1],
-                                                        unit_roundoff(dtype), float(finfo(dtype).smallest_normal)))
+        results.append(CaseResult(seed, index, net, m, [], options, tol, kappa,
+                                  near_kink=near_kink(net, ref.z, KINK_MARGIN, params=exact[1]),
+                                  saturated=beyond_resolution(net.cost, net.activations[-1], ref.a[-1],
+                                                              unit_roundoff(dtype), float(finfo(dtype).smallest_normal))))
+    block = _block_agreements(results, refs, answers)
+    witness_items = []
+    for k, (result, (low, exact), ref, answer) in enumerate(zip(results, pairs, refs, answers)):
+        net, tol = result.net, result.tolerance
         try:
             if isinstance(answer, Exception):
                 raise answer
             got = answer
             with np.errstate(all="ignore"):  # a non-finite result fails its check, quietly
-                result.checks = agreement(got, ref, tol)
+                result.checks = block[k] if k in block else agreement(got, ref, tol)
             if getattr(got, "z", None) is not None:
                 result.crossed_kink = crossed_kinks(net, got.z, ref.z)
             result.wrong = {(c.quantity, c.layer): (tensor_of(got, c.quantity, c.layer),
@@ -281,7 +285,6 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
         except Exception as e:  # noqa: BLE001  (the candidate's bug is a finding, not a crash)
             result.error = f"{type(e).__name__}: {e}"
             result.verdict = f"{options.candidate_name} raised {result.error}"
-        results.append(result)
         if result.failed and result.error is None:
             for c in result.judged:
                 if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
@@ -291,6 +294,19 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
         if result.failed and not result.verdict:
             result.verdict = _verdict(result)
     return results
+
+
+def _block_agreements(results: list[CaseResult], refs, answers) -> dict[int, list[Check]]:
+    """The checks of every network that answered, judged in one pass (agreements), by position;
+    none when an answer does not even have the reference's shapes: then each network is judged
+    alone below, and the one that is wrong says so in its own result."""
+    answered = [k for k, answer in enumerate(answers) if not isinstance(answer, Exception)]
+    try:
+        with np.errstate(all="ignore"):  # a non-finite result fails its check, quietly
+            checks = agreements([(answers[k], refs[k], results[k].tolerance) for k in answered])
+    except Exception:  # noqa: BLE001  (judged again one by one below, where the error is the candidate's)
+        return {}
+    return dict(zip(answered, checks))
 
 
 def _witness(items) -> None:
