@@ -56,7 +56,7 @@ def feedforward(net: Network, params: list[Layer], x: Array,
     With a workspace, z^l and a^l are its arrays (overwritten by the next call that uses it).
     """
     activations, zs = [x], []
-    for l, ((W, b), sigma) in enumerate(zip(params, sigmas(net)), start=1):
+    for l, ((W, b), sigma) in enumerate(zip(params, sigmas(net))):  # l: a key for the workspace
         if workspace is None:
             z = activations[-1] @ W.T + b  # rows are examples: (W a)ᵀ = aᵀ Wᵀ
             a = sigma.fn(z)

@@ -875,6 +875,62 @@ def check_sweep(h):
             f"test_manual_bp_passes_the_default_sweep_with_margin: margin {max(margins or [0]):.3g} ≥ 1e-2")
 
 
+# --- tests/manual_bp/test_workspace.py -----------------------------------------------------------
+
+def check_workspace(h):
+    """The workspace path (kept arrays, σ and BP1 a block of rows at a time) gives the plain path's
+    bits on the sweep's cases, with blocks of one or two rows, and keeps only z and a."""
+    mb = h.mb
+    blocks = sys.modules["manual_bp.workspace"]
+    saved = blocks.BLOCK_BYTES, blocks.LARGE_BYTES
+    blocks.BLOCK_BYTES, blocks.LARGE_BYTES = 48, 0
+    try:
+        for c in h.meta["sweep"]:
+            net, params, x, y = _case(h, c)
+            kept = mb.Workspace()
+            plain = mb.backprop(net, params, x, y, workspace=False)
+            for _ in range(2):  # the second call reuses the arrays
+                got = mb.backprop(net, params, x, y, workspace=kept)
+                same = all(np.array_equal(g.W, p.W) and np.array_equal(g.b, p.b) for g, p in zip(got, plain))
+                _expect(same, f"test_workspace_path_gives_the_plain_paths_bits ({c['id']})")
+            held = sum(2 * x.shape[0] * n * x.itemsize for n in net.sizes[1:])
+            _expect(kept.nbytes == held, f"test_the_workspace_holds_z_and_a_and_nothing_more ({c['id']})")
+            _expect(not kept.in_use, f"test_the_workspace_is_left_free_after_an_error ({c['id']})")
+        _check_workspace_in_use(h, blocks)
+    finally:
+        blocks.BLOCK_BYTES, blocks.LARGE_BYTES = saved
+
+
+def _check_workspace_in_use(h, blocks):
+    """What a σ sees of the thread's workspace during a call: in use for a large batch (so that a
+    backprop inside it gets its own arrays), untouched for a small one; free again after."""
+    mb = h.mb
+    seen = []
+
+    def probe(z):
+        seen.append(mb.thread_workspace().in_use)
+        return np.tanh(z)
+
+    mb.register_activation(mb.Activation("mutation_probe", probe, mb.get_activation("tanh").prime))
+    try:
+        net = mb.Network((3, 4, 2), ("mutation_probe", "sigmoid"), "quadratic")
+        params = net.init_params(seed=1)
+        x, y = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)
+        mine = mb.thread_workspace()
+        for large, test in ((0, "test_a_backprop_inside_a_backprop_does_not_share_the_arrays"),
+                            (1 << 40, "test_default_uses_the_threads_workspace_only_for_large_batches")):
+            blocks.LARGE_BYTES = large
+            seen.clear()
+            mine.release()
+            mb.backprop(net, params, x, y)
+            _expect(seen and all(used == (large == 0) for used in seen) and not mine.in_use
+                    and (mine.nbytes > 0) == (large == 0), f"{test}: in use {seen}, {mine.nbytes} bytes kept")
+        mine.release()
+    finally:
+        mb.ACTIVATIONS.pop("mutation_probe", None)
+        sys.modules["bp_spec.names"].ACTIVATIONS.pop("mutation_probe", None)
+
+
 # --- tests/oracle/test_oracle_judge.py ----------------------------------------------------------
 
 def check_quick_suite(h):
@@ -1073,6 +1129,7 @@ _CHECKS = [
     ("tests/spec/test_network_spec.py", check_spec),
     ("tests/manual_bp/test_negative_controls.py", check_negative_control_nets),
     ("tests/oracle/test_verify_sweep.py + tests/manual_bp/test_equations_agree_with_autodiff.py", check_sweep),
+    ("tests/manual_bp/test_workspace.py", check_workspace),
     ("tests/oracle/test_oracle_judge.py", check_quick_suite),
     ("tests/oracle/test_precision_modes.py", check_precision),
     ("tests/oracle/test_precision_modes.py (emulated driver)", check_emulated_driver),

@@ -138,12 +138,14 @@ def test_threads_get_their_own_workspaces(tiny_blocks):
 
 def test_a_backprop_inside_a_backprop_does_not_share_the_arrays(tiny_blocks):
     """A user's activation that itself calls backprop (through the thread's workspace) while the
-    outer call is using it: the inner call must get fresh arrays."""
-    inner_case = make_case(mb.Network((3, 3, 2), ("tanh", "sigmoid"), "quadratic"), 4, seed=5)
+    outer call is using it: the inner call, of the very same shapes, must get fresh arrays rather
+    than overwrite the z and a the outer call is computing with."""
+    inner_case = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 6, seed=5)
     inner_expected = mb.backprop(*inner_case, workspace=False)
-    seen = []
+    seen, in_use = [], []
 
     def nosy_tanh(z):
+        in_use.append(mb.thread_workspace().in_use)
         seen.append(mb.backprop(*inner_case))
         return np.tanh(z)
 
@@ -152,7 +154,7 @@ def test_a_backprop_inside_a_backprop_does_not_share_the_arrays(tiny_blocks):
         mb.backprop(net, params, x, y)
         outer = mb.thread_workspace()
         assert not outer.in_use
-        assert seen
+        assert seen and all(in_use)
         for got in seen:
             assert_same_bits(got, inner_expected)
         nosy_plain = mb.backprop(net, params, x, y, workspace=False)
