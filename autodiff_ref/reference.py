@@ -113,6 +113,20 @@ COST_TERMS: dict[str, CostTerms] = {
 }
 
 
+# The registries as shipped: answers kept on disk (bp_oracle/answer_cache.py) are reused only for
+# networks computed by these very functions; a name registered or replaced at run time
+# (bp_oracle/custom.py) computes something the kept answers know nothing of.
+_SHIPPED_ACTIVATIONS, _SHIPPED_COSTS = dict(JAX_ACTIVATIONS), dict(COST_TERMS)
+
+
+def computes_as_shipped(net) -> bool:
+    """Whether every activation and the cost of `net` are the reference's shipped functions."""
+    def shipped(registry, snapshot, name):
+        return name in snapshot and registry.get(name) is snapshot[name]
+    return (all(shipped(JAX_ACTIVATIONS, _SHIPPED_ACTIVATIONS, a) for a in net.activations)
+            and shipped(COST_TERMS, _SHIPPED_COSTS, net.cost))
+
+
 def jax_activation(name: str):
     try:
         return JAX_ACTIVATIONS[name] if name in JAX_ACTIVATIONS else _KINK_VARIANTS[name]

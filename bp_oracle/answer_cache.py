@@ -16,11 +16,13 @@ compilation cache) and the Python API keeps none: a library writes no files unle
 
 Shipped: the answers to the quick suite (seed 0) come with the package (`answers/`, written by
 `scripts/package_answers.py`), one array per case named by the digest of its inputs, in a file
-named by the digest of the reference's and the spec's source (not of the jax and NumPy versions:
+named by the digest of the reference's and the spec's source and this file (not of the jax and NumPy versions:
 another version agrees to rounding, far inside any tolerance; tests/oracle/test_answer_cache.py
 recomputes every shipped answer and compares). So the API's first quick check in a fresh process
 asks jax nothing, on any machine, and writes nothing. Edit the reference or the spec and the
 shipped file no longer matches (the answers are computed, as before) until the script is rerun.
+Neither kept nor shipped answers serve a network that uses an activation or cost registered or
+replaced at run time (bp_oracle/custom.py): the same digest would name another computation.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -65,10 +68,13 @@ PACKAGED = Path(__file__).with_name("answers")  # the shipped answers (scripts/p
 
 @lru_cache(maxsize=1)
 def source_digest() -> str:
-    """The source the answers are computed by: the reference, the spec, and expected.py."""
+    """The source the answers are computed by (the reference, the spec, expected.py) and laid out
+    by (this file)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for path in sorted([*root.glob("autodiff_ref/*.py"), *root.glob("bp_spec/*.py"), root / "bp_oracle" / "expected.py"]):
+    sources = [*root.glob("autodiff_ref/*.py"), *root.glob("bp_spec/*.py"),
+               root / "bp_oracle" / "expected.py", root / "bp_oracle" / "answer_cache.py"]  # the last: the layout
+    for path in sorted(sources):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
@@ -126,9 +132,16 @@ def _flatten(case, trace) -> list[np.ndarray]:
     return [np.asarray(t, dtype=np.float64).ravel() for t in [*trace.z, *trace.a, *trace.delta, trace.cost, *grads]]
 
 
+def _as_shipped(cases: Sequence) -> bool:
+    """Whether the reference computes every case with its shipped functions: a name registered or
+    replaced at run time (custom.py) is another computation under the same digest."""
+    reference = sys.modules.get("autodiff_ref.reference")  # not loaded: nothing was registered in it
+    return reference is None or all(reference.computes_as_shipped(c.net) for c in cases)
+
+
 def load(cases: Sequence) -> Optional[list]:
     """The answers of `cases` (records with z, a, delta, cost, grads) if shipped or kept, else None."""
-    if not cases or os.environ.get(ENV) == "off":
+    if not cases or os.environ.get(ENV) == "off" or not _as_shipped(cases):
         return None
     shipped = _load_packaged(cases)
     if shipped is not None:
@@ -152,9 +165,16 @@ def _load_packaged(cases: Sequence) -> Optional[list]:
             names = [case_digest(c) for c in cases]
             if not all(name in shipped.files for name in names):
                 return None
-            return _records(cases, np.concatenate([shipped[name] for name in names]))
+            arrays = [shipped[name] for name in names]
+            if any(a.ndim != 1 or a.size != _size(c) for a, c in zip(arrays, cases)):
+                return None  # each case's answers exactly its own length, not just the total
+            return _records(cases, np.concatenate(arrays))
     except (OSError, ValueError, EOFError, KeyError):
         return None
+
+
+def _size(case) -> int:
+    return sum(int(np.prod(shape)) for shape in _shapes(case))
 
 
 def _records(cases: Sequence, values: np.ndarray) -> Optional[list]:
@@ -181,7 +201,7 @@ def store(cases: Sequence, traces: Sequence) -> None:
     """Keep the answers of `cases`; a folder that cannot be written is no error (the cache is a
     convenience: the answers were computed)."""
     where = folder()
-    if where is None or not cases:
+    if where is None or not cases or not _as_shipped(cases):
         return
     values = np.concatenate([part for case, trace in zip(cases, traces) for part in _flatten(case, trace)])
     _write_atomically(where, _path(where, cases), lambda f: np.save(f, values, allow_pickle=False))

@@ -104,7 +104,7 @@ def compare_many(pairs: Sequence[tuple], tol: Tolerance | Sequence[Tolerance]) -
     |expected| and worst |got − expected| found by segment (np.maximum.reduceat). A sweep judges
     16 small tensors a network; one by one they were a quarter of its time (BENCHMARKS.md).
     `tol` is one tolerance for every pair, or one per pair (a block of networks judged at once)."""
-    tols = [tol] * len(pairs) if isinstance(tol, Tolerance) else list(tol)
+    tols = [tol] * len(pairs) if hasattr(tol, "rtol") else list(tol)  # one (any object with rtol, atol), or one a pair
     if len(tols) != len(pairs):
         raise ValueError(f"{len(tols)} tolerances for {len(pairs)} pairs")
     got = [np.asarray(g, dtype=np.float64) for g, _ in pairs]

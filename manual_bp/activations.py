@@ -236,6 +236,16 @@ ACTIVATIONS: dict[str, Activation] = {
 }
 
 
+# As shipped: each acts on one example (row) alone and returns its input's dtype, which the
+# workspace's blocks of rows rely on (workspace.suits); a registered activation may not.
+_SHIPPED = dict(ACTIVATIONS)
+
+
+def is_shipped_activation(name: str) -> bool:
+    """Whether `name` is still the activation manual_bp ships (not registered or replaced since)."""
+    return name in _SHIPPED and ACTIVATIONS.get(name) is _SHIPPED[name]
+
+
 def get_activation(name: str) -> Activation:
     """The activation registered as `name`, or a ValueError that lists the known names."""
     try:

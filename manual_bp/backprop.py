@@ -17,7 +17,7 @@ from .activations import Activation, get_activation
 from .costs import Cost, get_cost
 from .equations import (backpropagate_error, bias_gradient, output_error,
                         regularisation_gradient, weight_gradient)
-from .workspace import Workspace, is_large, rows_into, thread_workspace
+from .workspace import Workspace, is_large, rows_into, suits, thread_workspace
 
 Array = np.ndarray
 
@@ -165,34 +165,44 @@ def backprop(net: Network, params: list[Layer], x, y, *,
         workspace: where z^l and a^l (then δ^l) are written. None (the default): this thread's own
             workspace when the batch is large (its widest layer ≥ 512 KiB; it then keeps those
             arrays for the next call, see `manual_bp.workspace`), fresh arrays otherwise. A
-            `Workspace`: that one. False: fresh arrays always.
+            `Workspace`: that one. False: fresh arrays always. Either way fresh arrays are used
+            when the call does not suit a workspace (mixed dtypes, a registered activation or
+            cost), when x or y is the workspace's own, or while another call holds it.
     Returns:
         a list of `Layer(∂C/∂W^l, ∂C/∂b^l)`, the same structure as params: fresh arrays, never
         the workspace's.
     """
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
-    workspace = _workspace_for(net, x, workspace)
+    workspace = _workspace_for(net, params, x, y, workspace)
     if workspace is None:
         zs, activations = feedforward(net, params, x)
         return _backward(net, params, zs, activations, y, EQUATIONS)[1]
-    workspace.in_use = True  # a backprop called from inside this one (a user's σ) gets its own arrays
     try:
+        workspace.keep_layers(net.L)
         zs, activations = feedforward(net, params, x, workspace)
         return _backward(net, params, zs, activations, y, EQUATIONS, in_place=True)[1]
     finally:
-        workspace.in_use = False
+        workspace.let_go()
 
 
-def _workspace_for(net: Network, x: Array, workspace: Workspace | bool | None) -> Workspace | None:
-    """The workspace `backprop` writes into, or None for fresh arrays (see its docstring)."""
+def _workspace_for(net: Network, params: list[Layer], x: Array, y: Array,
+                   workspace: Workspace | bool | None) -> Workspace | None:
+    """The workspace `backprop` writes into, held for this call, or None for fresh arrays: when
+    none is asked for, when the call does not suit one (workspace.suits), when x or y is one of
+    its arrays, or when another call holds it (a backprop inside a σ, another thread)."""
     if workspace is None:
         workspace = thread_workspace() if is_large(x, net.sizes) else False
     if workspace is False:
         return None
     if not isinstance(workspace, Workspace):
         raise TypeError(f"workspace must be a manual_bp Workspace, None or False, got {type(workspace).__name__}")
-    return None if workspace.in_use else workspace
+    if not suits(net, params, x, y) or not workspace.hold():
+        return None
+    if workspace.overlaps(x, y):
+        workspace.let_go()
+        return None
+    return workspace
 
 
 def backprop_trace(net: Network, params: list[Layer], x, y) -> Trace:

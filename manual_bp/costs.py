@@ -179,6 +179,14 @@ COSTS: dict[str, Cost] = {
 }
 
 
+_SHIPPED = dict(COSTS)  # as shipped: per example, as the workspace's blocks rely on (workspace.suits)
+
+
+def is_shipped_cost(name: str) -> bool:
+    """Whether `name` is still the cost manual_bp ships (not registered or replaced since)."""
+    return name in _SHIPPED and COSTS.get(name) is _SHIPPED[name]
+
+
 def get_cost(name: str) -> Cost:
     """The cost registered as `name`, or a ValueError that lists the known names."""
     try:

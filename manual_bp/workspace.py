@@ -11,7 +11,8 @@ rest), and [1024]×5 m=1024 from 0.315 to 0.299 s; below about half a MiB a laye
 so small batches keep the plain path (scripts/bench_backprop.py, BENCHMARKS.md).
 
 Results are bit for bit those of the plain path: every blocked function acts on each example
-(row) alone, and the products are the same whole-batch GEMMs.
+(row) alone, and the products are the same whole-batch GEMMs. That holds for the shipped
+activations and costs in one dtype, so only those calls take this path (`suits`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import threading
 from typing import Callable
 
 import numpy as np
+
+from .activations import is_shipped_activation
+from .costs import is_shipped_cost
 
 Array = np.ndarray
 
@@ -32,18 +36,40 @@ class Workspace:
 
     `array(key, shape, dtype)` returns the array kept under `key`, or a new one when there is none
     of that shape and dtype. Whatever the caller gets back from backprop never aliases these: the
-    gradients are always fresh arrays. A workspace is for one thread at a time.
+    gradients are always fresh arrays. One call at a time uses it (`hold`): a second one meanwhile,
+    from another thread or from inside the first, is told no and computes with fresh arrays.
     """
 
     def __init__(self):
-        self._arrays: dict[object, Array] = {}
-        self.in_use = False
+        self._arrays: dict[tuple[str, int], Array] = {}
+        self._lock = threading.Lock()
 
-    def array(self, key, shape: tuple[int, ...], dtype) -> Array:
+    def array(self, key: tuple[str, int], shape: tuple[int, ...], dtype) -> Array:
         kept = self._arrays.get(key)
         if kept is None or kept.shape != shape or kept.dtype != dtype:
             kept = self._arrays[key] = np.empty(shape, dtype)
         return kept
+
+    def hold(self) -> bool:
+        """Take the workspace for one call (release with `let_go`); False if a call holds it."""
+        return self._lock.acquire(blocking=False)
+
+    def let_go(self) -> None:
+        self._lock.release()
+
+    @property
+    def in_use(self) -> bool:
+        return self._lock.locked()
+
+    def keep_layers(self, L: int) -> None:
+        """Drop the arrays of layers a network of depth L does not have (a deeper one's, earlier)."""
+        for key in [k for k in self._arrays if k[1] >= L]:
+            del self._arrays[key]
+
+    def overlaps(self, *arrays: Array) -> bool:
+        """Whether any of `arrays` shares memory with an array kept here (an input that is a
+        workspace's z or a must not be overwritten before it is read)."""
+        return any(np.may_share_memory(a, kept) for a in arrays for kept in self._arrays.values())
 
     @property
     def nbytes(self) -> int:
@@ -72,6 +98,16 @@ def is_large(x: Array, sizes) -> bool:
     """Whether the widest layer the batch computes, (m, max n_l) for l ≥ 1, holds at least
     LARGE_BYTES (the input x is the caller's array, not an intermediate)."""
     return x.shape[0] * max(sizes[1:]) * x.itemsize >= LARGE_BYTES
+
+
+def suits(net, params, x: Array, y: Array) -> bool:
+    """Whether the workspace path computes exactly what the plain one does for this call: one dtype
+    throughout (the plain path promotes a mix; kept arrays are of x's dtype), and the shipped
+    activations and cost, which act on each example alone and keep their input's dtype, so that
+    blocks of rows are exact. A registered σ or cost takes the plain path: nothing is assumed of it."""
+    dtype = x.dtype
+    return (y.dtype == dtype and all(W.dtype == dtype and b.dtype == dtype for W, b in params)
+            and all(is_shipped_activation(name) for name in net.activations) and is_shipped_cost(net.cost))
 
 
 def rows_into(out: Array, f: Callable[..., Array], *arrays: Array) -> Array:

@@ -895,40 +895,64 @@ def check_workspace(h):
                 _expect(same, f"test_workspace_path_gives_the_plain_paths_bits ({c['id']})")
             held = sum(2 * x.shape[0] * n * x.itemsize for n in net.sizes[1:])
             _expect(kept.nbytes == held, f"test_the_workspace_holds_z_and_a_and_nothing_more ({c['id']})")
-            _expect(not kept.in_use, f"test_the_workspace_is_left_free_after_an_error ({c['id']})")
+            _expect(not kept.in_use, f"test_the_workspace_is_let_go_after_an_error ({c['id']})")
+        _check_workspace_edges(h)
         _check_workspace_in_use(h, blocks)
     finally:
         blocks.BLOCK_BYTES, blocks.LARGE_BYTES = saved
 
 
-def _check_workspace_in_use(h, blocks):
-    """What a σ sees of the thread's workspace during a call: in use for a large batch (so that a
-    backprop inside it gets its own arrays), untouched for a small one; free again after."""
+def _check_workspace_edges(h):
+    """A shallower network after a deeper one keeps only its own z and a; an input that is the
+    workspace's own array is read, not overwritten, and the workspace is let go after."""
     mb = h.mb
-    seen = []
+    kept = mb.Workspace()
+    deep = mb.Network((3, 8, 8, 8, 2), ("tanh",) * 3 + ("sigmoid",), "quadratic")
+    x, y = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)
+    mb.backprop(deep, deep.init_params(seed=1), x, y, workspace=kept)
+    net = mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic")
+    mb.backprop(net, net.init_params(seed=1), x, y, workspace=kept)
+    _expect(kept.nbytes == sum(2 * 5 * n * 8 for n in net.sizes[1:]),
+            "test_a_shallower_network_drops_a_deeper_ones_arrays")
+    square = mb.Network((3, 3, 3), ("tanh", "identity"), "quadratic")
+    params = square.init_params(seed=7)
+    _, activations = mb.feedforward(square, params, x, kept)
+    one = mb.Network((3, 3), ("tanh",), "quadratic")
+    inner, y3 = activations[1], np.full((5, 3), 0.5)
+    expected = mb.backprop(one, params[:1], inner.copy(), y3, workspace=False)
+    got = mb.backprop(one, params[:1], inner, y3, workspace=kept)
+    _expect(all(np.array_equal(g.W, e.W) and np.array_equal(g.b, e.b) for g, e in zip(got, expected))
+            and not kept.in_use, "test_an_input_that_is_the_workspaces_own_array_is_read_not_overwritten")
 
-    def probe(z):
+
+def _check_workspace_in_use(h, blocks):
+    """What the blocked work sees of the thread's workspace during a call: held for a large batch
+    (so that another call meanwhile gets fresh arrays), untouched by a small one; let go after."""
+    mb = h.mb
+    driver = sys.modules["manual_bp.backprop"]
+    blocked, seen = driver.rows_into, []
+
+    def watched(*args):
         seen.append(mb.thread_workspace().in_use)
-        return np.tanh(z)
+        return blocked(*args)
 
-    mb.register_activation(mb.Activation("mutation_probe", probe, mb.get_activation("tanh").prime))
+    net = mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic")
+    params = net.init_params(seed=1)
+    x, y = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)
+    mine = mb.thread_workspace()
+    driver.rows_into = watched
     try:
-        net = mb.Network((3, 4, 2), ("mutation_probe", "sigmoid"), "quadratic")
-        params = net.init_params(seed=1)
-        x, y = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)
-        mine = mb.thread_workspace()
-        for large, test in ((0, "test_a_backprop_inside_a_backprop_does_not_share_the_arrays"),
+        for large, test in ((0, "test_a_held_workspace_is_not_shared"),
                             (1 << 40, "test_default_uses_the_threads_workspace_only_for_large_batches")):
             blocks.LARGE_BYTES = large
             seen.clear()
             mine.release()
             mb.backprop(net, params, x, y)
-            _expect(seen and all(used == (large == 0) for used in seen) and not mine.in_use
-                    and (mine.nbytes > 0) == (large == 0), f"{test}: in use {seen}, {mine.nbytes} bytes kept")
+            _expect(all(seen) and bool(seen) == (large == 0) and not mine.in_use
+                    and (mine.nbytes > 0) == (large == 0), f"{test}: held {seen}, {mine.nbytes} bytes kept")
         mine.release()
     finally:
-        mb.ACTIVATIONS.pop("mutation_probe", None)
-        sys.modules["bp_spec.names"].ACTIVATIONS.pop("mutation_probe", None)
+        driver.rows_into = blocked
 
 
 # --- tests/oracle/test_oracle_judge.py ----------------------------------------------------------

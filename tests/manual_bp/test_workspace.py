@@ -2,6 +2,7 @@
 same bits as the plain path, never hands its arrays to the caller, and is safe to reuse across
 shapes, threads and nested calls."""
 
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -136,30 +137,119 @@ def test_threads_get_their_own_workspaces(tiny_blocks):
         assert_same_bits(got, want)
 
 
-def test_a_backprop_inside_a_backprop_does_not_share_the_arrays(tiny_blocks):
-    """A user's activation that itself calls backprop (through the thread's workspace) while the
-    outer call is using it: the inner call, of the very same shapes, must get fresh arrays rather
-    than overwrite the z and a the outer call is computing with."""
-    inner_case = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 6, seed=5)
-    inner_expected = mb.backprop(*inner_case, workspace=False)
-    seen, in_use = [], []
+def test_a_held_workspace_is_not_shared(tiny_blocks):
+    """While one call holds a workspace (another thread's, or a backprop inside that call), a second
+    call computes with fresh arrays and leaves it as it was."""
+    net, params, x, y = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 6, seed=6)
+    kept = mb.Workspace()
+    assert kept.hold()
+    try:
+        assert kept.in_use and not kept.hold()
+        assert_same_bits(mb.backprop(net, params, x, y, workspace=kept), mb.backprop(net, params, x, y, workspace=False))
+        assert kept.nbytes == 0 and kept.in_use
+    finally:
+        kept.let_go()
+    mb.backprop(net, params, x, y, workspace=kept)
+    assert kept.nbytes > 0 and not kept.in_use
 
-    def nosy_tanh(z):
-        in_use.append(mb.thread_workspace().in_use)
-        seen.append(mb.backprop(*inner_case))
-        return np.tanh(z)
 
-    with activation_registered("nosy_tanh", nosy_tanh):
-        net, params, x, y = make_case(mb.Network((3, 4, 2), ("nosy_tanh", "sigmoid"), "quadratic"), 6, seed=6)
-        mb.backprop(net, params, x, y)
-        outer = mb.thread_workspace()
-        assert not outer.in_use
-        assert seen and all(in_use)
-        for got in seen:
-            assert_same_bits(got, inner_expected)
-        nosy_plain = mb.backprop(net, params, x, y, workspace=False)
-        assert_same_bits(mb.backprop(net, params, x, y), nosy_plain)
-    mb.thread_workspace().release()
+def test_threads_sharing_one_workspace_each_get_their_own_answer(tiny_blocks):
+    """One explicit Workspace handed to two threads at once: whichever does not hold it computes
+    with fresh arrays; neither sees the other's numbers."""
+    net = mb.Network((4, 9, 3), ("tanh", "sigmoid"), "quadratic")
+    work = [make_case(net, 16, seed=s) for s in range(2)]
+    expected = [mb.backprop(*case, workspace=False) for case in work]
+    shared, errors, wrong = mb.Workspace(), [], []
+
+    def run(i):
+        try:
+            for _ in range(40):
+                got = mb.backprop(*work[i], workspace=shared)
+                if not all(np.array_equal(g.W, e.W) and np.array_equal(g.b, e.b) for g, e in zip(got, expected[i])):
+                    wrong.append(i)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and not wrong and not shared.in_use
+
+
+def test_the_workspace_is_let_go_after_an_error(tiny_blocks, monkeypatch):
+    net, params, x, y = make_case(mb.Network((3, 2), ("sigmoid",), "quadratic"), 2, seed=0)
+    kept = mb.Workspace()
+
+    def broken(*args):
+        raise RuntimeError("σ failed")
+
+    monkeypatch.setattr(sys.modules["manual_bp.backprop"], "rows_into", broken)  # the module, not the function
+    with pytest.raises(RuntimeError, match="σ failed"):
+        mb.backprop(net, params, x, y, workspace=kept)
+    assert not kept.in_use
+
+
+def test_mixed_dtypes_take_the_plain_path(tiny_blocks):
+    """float32 x with float64 params (or one float64 bias): the plain path promotes to float64; the
+    workspace, whose arrays are x's dtype, must not round the answer to float32."""
+    net, params, x, y = make_case(mb.Network((4, 6, 2), ("tanh", "sigmoid"), "quadratic"), 5, seed=0)
+    mixed = [(params, x.astype(np.float32), y),
+             ([mb.Layer(W.astype(np.float32), b if l == 0 else b.astype(np.float32)) for l, (W, b) in enumerate(params)],
+              x.astype(np.float32), y.astype(np.float32))]
+    for p, xs, ys in mixed:
+        kept = mb.Workspace()
+        got = mb.backprop(net, p, xs, ys, workspace=kept)
+        assert_same_bits(got, mb.backprop(net, p, xs, ys, workspace=False))
+        assert got[0].W.dtype == np.float64 and kept.nbytes == 0
+
+
+def test_a_registered_activation_or_cost_takes_the_plain_path(tiny_blocks):
+    """Nothing is assumed of a user's σ: one that looks at the whole batch (not row by row) must
+    still give the plain path's answer."""
+    def batch_centred_tanh(z):
+        return np.tanh(z - z.mean(axis=0))
+
+    with activation_registered("batch_centred_tanh", batch_centred_tanh):
+        net, params, x, y = make_case(mb.Network((3, 5, 2), ("batch_centred_tanh", "sigmoid"), "quadratic"), 8, seed=2)
+        kept = mb.Workspace()
+        assert_same_bits(mb.backprop(net, params, x, y, workspace=kept), mb.backprop(net, params, x, y, workspace=False))
+        assert kept.nbytes == 0
+    replaced = mb.get_cost("quadratic")
+    mb.register_cost(mb.Cost("quadratic", replaced.value, replaced.grad_a), replace=True)  # the same math, not shipped
+    try:
+        net, params, x, y = make_case(mb.Network((3, 5, 2), ("tanh", "sigmoid"), "quadratic"), 8, seed=2)
+        kept = mb.Workspace()
+        mb.backprop(net, params, x, y, workspace=kept)
+        assert kept.nbytes == 0
+    finally:
+        mb.register_cost(replaced, replace=True)
+    mb.backprop(net, params, x, y, workspace=kept)
+    assert kept.nbytes > 0  # shipped again
+
+
+def test_an_input_that_is_the_workspaces_own_array_is_read_not_overwritten(tiny_blocks):
+    """x taken from a workspace (feedforward's a^1, say) and passed back in with that workspace."""
+    net, params, x, y = make_case(mb.Network((3, 3, 3), ("tanh", "identity"), "quadratic"), 4, seed=7)
+    kept = mb.Workspace()
+    zs, activations = mb.feedforward(net, params, x, kept)
+    inner = activations[1]
+    assert any(np.shares_memory(inner, a) for a in kept._arrays.values())
+    second = mb.Network((3, 3), ("tanh",), "quadratic")
+    W, b = params[0]
+    expected = mb.backprop(second, [mb.Layer(W, b)], inner.copy(), y, workspace=False)
+    assert_same_bits(mb.backprop(second, [mb.Layer(W, b)], inner, y, workspace=kept), expected)
+    assert not kept.in_use  # let go, though not used
+
+
+def test_a_shallower_network_drops_a_deeper_ones_arrays(tiny_blocks):
+    kept = mb.Workspace()
+    deep = make_case(mb.Network((3, 8, 8, 8, 2), ("tanh",) * 3 + ("sigmoid",), "quadratic"), 5, seed=1)
+    mb.backprop(*deep, workspace=kept)
+    net, params, x, y = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 5, seed=1)
+    mb.backprop(net, params, x, y, workspace=kept)
+    assert kept.nbytes == sum(2 * 5 * n * x.itemsize for n in net.sizes[1:])
 
 
 @pytest.mark.parametrize("bad", [True, 0, "yes", object()])
@@ -167,16 +257,3 @@ def test_a_workspace_that_is_not_one_is_a_type_error(bad):
     case = make_case(mb.Network((2, 2), ("sigmoid",), "quadratic"), 2, seed=0)
     with pytest.raises(TypeError, match="workspace must be"):
         mb.backprop(*case, workspace=bad)
-
-
-def test_the_workspace_is_left_free_after_an_error(tiny_blocks):
-    net, params, x, y = make_case(mb.Network((3, 2), ("sigmoid",), "quadratic"), 2, seed=0)
-    kept = mb.Workspace()
-
-    def broken(z):
-        raise RuntimeError("σ failed")
-
-    with activation_registered("broken", broken, like="sigmoid"):
-        with pytest.raises(RuntimeError, match="σ failed"):
-            mb.backprop(mb.Network((3, 2), ("broken",), "quadratic"), params, x, y, workspace=kept)
-    assert not kept.in_use

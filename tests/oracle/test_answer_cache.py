@@ -152,3 +152,32 @@ def test_a_damaged_shipped_file_is_no_answer(tmp_path, monkeypatch):
     assert answer_cache.load(cases) is None
     np.savez(target, **{answer_cache.case_digest(c): np.zeros(3) for c in cases})  # wrong lengths
     assert answer_cache.load(cases) is None
+
+
+def test_answers_swapped_between_two_cases_of_equal_total_length_are_no_answer(tmp_path, monkeypatch):
+    """Each case's shipped array must be exactly its own length: two cases' answers exchanged keep
+    the total and would otherwise be read shifted."""
+    quick = build_suite("quick", 0)
+    size = {c.id: sum(int(np.prod(s)) for s in answer_cache._shapes(c)) for c in quick}
+    cases = [quick[0], next(c for c in quick if size[c.id] != size[quick[0].id])]
+    with np.load(answer_cache.packaged_file(), allow_pickle=False) as shipped:
+        arrays = {name: shipped[name] for name in shipped.files}
+    first, second = (answer_cache.case_digest(c) for c in cases)
+    arrays[first], arrays[second] = arrays[second], arrays[first]
+    monkeypatch.setattr(answer_cache, "PACKAGED", tmp_path)
+    np.savez(answer_cache.packaged_file(), **arrays)
+    assert answer_cache.load(cases) is None
+
+
+def test_a_replaced_activation_is_computed_not_looked_up(monkeypatch):
+    """tanh registered anew (here: the same numbers from another function) is another computation
+    under the same digest: neither shipped nor kept answers may stand in for it."""
+    from autodiff_ref import reference
+
+    quick = build_suite("quick", 0)
+    with_tanh = [c for c in quick if "tanh" in c.net.activations][:2]
+    without = [c for c in quick if "tanh" not in c.net.activations][:2]
+    assert with_tanh and without and answer_cache.load(with_tanh) is not None
+    monkeypatch.setitem(reference.JAX_ACTIVATIONS, "tanh", lambda z: __import__("jax").numpy.tanh(z))
+    assert answer_cache.load(with_tanh) is None
+    assert answer_cache.load(without) is not None  # the other networks are still the shipped computation

@@ -52,7 +52,8 @@ def test_one_tolerance_a_pair_is_compare_with_that_tolerance(pairs, data):
     together = compare_many(pairs, tols)
     for a, b in zip(together, [compare(g, e, t) for (g, e), t in zip(pairs, tols)]):
         assert (a.ok, a.index, a.bound) == (b.ok, b.index, b.bound)
-        assert a.error == b.error or (np.isnan(a.error) and np.isnan(b.error))
+        for x, y in ((a.error, b.error), (a.got, b.got), (a.expected, b.expected)):
+            assert x == y or (np.isnan(x) and np.isnan(y))
 
 
 def test_tolerances_must_be_one_a_pair():

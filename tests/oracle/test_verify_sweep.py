@@ -184,3 +184,25 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(["verify", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def test_one_malformed_answer_in_a_block_errs_alone_and_the_others_are_judged_as_ever():
+    """A block is judged in one pass; a candidate whose answer for one network has the wrong shape
+    must get that network an error of its own, every other network its usual verdict (the block
+    is judged again one network at a time)."""
+    cases = [V.sweep_case(SEED, i) for i in range(12)]
+    odd = 5
+
+    def shape_slip(net, params, x, y):
+        grads = mb.backprop(net, params, x, y)
+        if net.sizes == cases[odd].net.sizes and np.array_equal(x, cases[odd].x):
+            grads[0] = mb.Layer(grads[0].W[:, :-1], grads[0].b)  # one column short
+        return grads
+
+    honest = V.verify_cases(SEED, range(12))
+    slipped = V.verify_cases(SEED, range(12), V.SweepOptions(backprop=shape_slip))
+    assert slipped[odd].error and "does not match" in slipped[odd].error
+    for k in set(range(12)) - {odd}:
+        assert slipped[k].error is None and slipped[k].ok == honest[k].ok
+        assert [c.comparison.ok for c in slipped[k].judged] == [
+            c.comparison.ok for c in honest[k].judged if c.quantity in ("dC/dW", "dC/db")]
