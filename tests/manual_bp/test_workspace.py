@@ -35,6 +35,24 @@ def tiny_blocks(monkeypatch):
     monkeypatch.setattr(ws_module, "LARGE_BYTES", 0)
 
 
+def in_two_threads(body) -> list[Exception]:
+    """body(0) and body(1) on two threads at once; what they raised."""
+    errors = []
+
+    def guarded(i):
+        try:
+            body(i)
+        except Exception as e:  # noqa: BLE001 - returned to the test, which asserts there are none
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def assert_same_bits(got, expected):
     assert len(got) == len(expected)
     for l, (g, e) in enumerate(zip(got, expected), start=1):
@@ -116,22 +134,14 @@ def test_threads_get_their_own_workspaces(tiny_blocks):
     work = [make_case(mb.Network((4, 9, 3), (act, "sigmoid"), "quadratic"), 16, seed=s)
             for s, act in enumerate(["tanh", "relu"])]
     expected = [mb.backprop(*case, workspace=False) for case in work]
-    results, spaces, errors = [None, None], [None, None], []
+    results, spaces = [None, None], [None, None]
 
     def run(i):
-        try:
-            for _ in range(30):
-                results[i] = mb.backprop(*work[i])
-            spaces[i] = mb.thread_workspace()
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(30):
+            results[i] = mb.backprop(*work[i])
+        spaces[i] = mb.thread_workspace()
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not in_two_threads(run)
     assert spaces[0] is not spaces[1]
     for got, want in zip(results, expected):
         assert_same_bits(got, want)
@@ -159,23 +169,16 @@ def test_threads_sharing_one_workspace_each_get_their_own_answer(tiny_blocks):
     net = mb.Network((4, 9, 3), ("tanh", "sigmoid"), "quadratic")
     work = [make_case(net, 16, seed=s) for s in range(2)]
     expected = [mb.backprop(*case, workspace=False) for case in work]
-    shared, errors, wrong = mb.Workspace(), [], []
+    shared, wrong = mb.Workspace(), []
 
     def run(i):
-        try:
-            for _ in range(40):
-                got = mb.backprop(*work[i], workspace=shared)
-                if not all(np.array_equal(g.W, e.W) and np.array_equal(g.b, e.b) for g, e in zip(got, expected[i])):
-                    wrong.append(i)
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
+        for _ in range(40):
+            got = mb.backprop(*work[i], workspace=shared)
+            if not all(np.array_equal(g.W, e.W) and np.array_equal(g.b, e.b) for g, e in zip(got, expected[i])):
+                wrong.append(i)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors and not wrong and not shared.in_use
+    assert not in_two_threads(run)
+    assert not wrong and not shared.in_use
 
 
 def test_the_workspace_is_let_go_after_an_error(tiny_blocks, monkeypatch):
