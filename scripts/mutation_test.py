@@ -328,17 +328,26 @@ def _call_mutations(node: ast.Call):
         yield f"arguments of {name}() swapped", new
 
 
-def _replace(tree: ast.AST, path, new: ast.AST) -> ast.AST:
-    tree = copy.deepcopy(tree)
+def _dump_with(tree: ast.AST, path, new: ast.AST) -> str:
+    """ast.dump of `tree` with the node at `path` replaced by `new`: swapped in, dumped and swapped
+    back (a deep copy per mutant was a third of generating them)."""
     holder = tree
     for field, index in path[:-1]:
         holder = getattr(holder, field)[index] if index is not None else getattr(holder, field)
     field, index = path[-1]
-    if index is None:
-        setattr(holder, field, new)
-    else:
-        getattr(holder, field)[index] = new
-    return tree
+    container = getattr(holder, field) if index is not None else None
+    old = container[index] if index is not None else getattr(holder, field)
+    try:
+        if index is None:
+            setattr(holder, field, new)
+        else:
+            container[index] = new
+        return ast.dump(tree)
+    finally:
+        if index is None:
+            setattr(holder, field, old)
+        else:
+            container[index] = old
 
 
 def _splice(lines: list[bytes], node: ast.AST, text: str) -> str:
@@ -370,21 +379,24 @@ def generate_mutants(relpath: str, source: str) -> list[Mutant]:
         if len(path) < 2:
             continue
         top = path[0][1]  # the module-level statement the node is in: only it changes
+        first, last = tree.body[top].lineno - 1, tree.body[top].end_lineno  # its lines (decorators apart)
+        first = min([first] + [d.lineno - 1 for d in getattr(tree.body[top], "decorator_list", [])])
         for label, new in _mutations(node, parent, path[-1][0], functions.get(id(node)), in_axis):
-            expected = _replace(tree.body[top], path[1:], new)
-            ast.fix_missing_locations(expected)
-            want = ast.dump(expected)
+            want = _dump_with(tree.body[top], path[1:], new)
             if want == statement_dumps[top]:
                 continue
             text = ast.unparse(new)
             mutated = None
             for candidate in (text, f"({text})"):  # parentheses only where precedence needs them
+                spliced = _splice(lines, node, candidate)
+                # only that statement's lines changed: it alone is parsed again (as the whole file
+                # was: the others are untouched, and a top-level statement parses on its own)
+                statement = "".join(spliced.splitlines(keepends=True)[first:last + spliced.count("\n") - source.count("\n")])
                 try:
-                    spliced = _splice(lines, node, candidate)
-                    body = ast.parse(spliced).body
+                    body = ast.parse(statement).body
                 except SyntaxError:
                     continue
-                if len(body) == len(tree.body) and ast.dump(body[top]) == want:
+                if len(body) == 1 and ast.dump(body[0]) == want:
                     mutated = spliced
                     break
             if mutated is None:
