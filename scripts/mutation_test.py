@@ -568,8 +568,11 @@ def build_expected(out_dir: Path, plan: Plan = Plan()) -> dict:
             grid["shortcuts"].append({"cost": cost, "output": output, "z": store.put(z), "y": store.put(y),
                                       "ref": store.put(ref)})
         # test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates
-        z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0]])
-        y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5]])
+        z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0],
+                      [800.0, 0.0, -100.0], [-5.0, 1400.0, 3.0], [0.0, -900.0, 900.0],
+                      [0.0, -700.0, -1500.0]])  # past the underflow
+        y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5],
+                      [0.2, 0.7, 0.4], [0.5, 0.25, 0.9], [0.1, 0.3, 0.8], [0.6, 0.2, 0.9]])
         ref = np.asarray(jax.vmap(jax.grad(
             lambda z_, y_: cost_per_example("cross_entropy", "softmax", z_, JAX_ACTIVATIONS["softmax"](z_), y_)))(
             jnp.asarray(z), jnp.asarray(y)))
@@ -916,8 +919,23 @@ def check_workspace(h):
 
 def _check_workspace_edges(h):
     """A shallower network after a deeper one keeps only its own z and a; an input that is the
-    workspace's own array is read, not overwritten, and the workspace is let go after."""
+    workspace's own array is read, not overwritten, and the workspace is let go after; a shipped
+    activation or cost replaced (the same functions, registered anew) takes the plain path."""
     mb = h.mb
+    small = mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic")
+    xs, ys = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)
+    tanh, quadratic = mb.get_activation("tanh"), mb.get_cost("quadratic")
+    for replace, restore in ((lambda: mb.register_activation(mb.Activation("tanh", tanh.fn, tanh.prime), replace=True),
+                              lambda: mb.register_activation(tanh, replace=True)),
+                             (lambda: mb.register_cost(mb.Cost("quadratic", quadratic.value, quadratic.grad_a), replace=True),
+                              lambda: mb.register_cost(quadratic, replace=True))):
+        replace()
+        try:
+            kept = mb.Workspace()
+            mb.backprop(small, small.init_params(seed=2), xs, ys, workspace=kept)
+            _expect(kept.nbytes == 0, "test_a_registered_activation_or_cost_takes_the_plain_path")
+        finally:
+            restore()
     kept = mb.Workspace()
     deep = mb.Network((3, 8, 8, 8, 2), ("tanh",) * 3 + ("sigmoid",), "quadratic")
     x, y = np.linspace(-1, 1, 15).reshape(5, 3), np.full((5, 2), 0.5)

@@ -147,11 +147,15 @@ def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
 def test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates():
     # the general Jᵀ∇_a C cancels terms of size 1/(1 − a_k) (2e-3 relative error at z = 30, measured);
     # the derived form agrees with jax.grad of the cost written with log-sum-exps, to rounding
-    # and past the spread where Σ_{i≠k*} a_i underflows (800, 1400), from the logits
+    # and past the spread where Σ_{i≠k*} a_i underflows (700, 800, 900, 1400), from the logits;
+    # five such rows of three outputs, so that a mix-up of the rows' and the outputs' axes cannot
+    # pass by broadcasting (it did, with three: mutation testing found it), one whose largest
+    # logit is far below another row's in its column (a shift by the column's maximum underflows)
     z = np.array([[30.0, 0.0, -1.0], [0.0, 0.5, 0.2], [-20.0, 15.0, 14.0], [700.0, -700.0, 0.0],
-                  [800.0, 0.0, -100.0], [-5.0, 1400.0, 3.0]])
+                  [800.0, 0.0, -100.0], [-5.0, 1400.0, 3.0], [0.0, -900.0, 900.0],
+                  [0.0, -700.0, -1500.0]])
     y = np.array([[0.3, 0.6, 0.1], [1.0, 0.0, 0.0], [0.2, 0.9, 0.5], [0.0, 1.0, 0.5],
-                  [0.2, 0.7, 0.4], [0.5, 0.25, 0.9]])
+                  [0.2, 0.7, 0.4], [0.5, 0.25, 0.9], [0.1, 0.3, 0.8], [0.6, 0.2, 0.9]])
     sigma = mb.get_activation("softmax")
     got = mb.get_cost("cross_entropy").output_error_shortcuts["softmax"](z, sigma.fn(z), y)
     ref = np.asarray(jax.vmap(jax.grad(
