@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,6 +39,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from bp_spec import Layer
+
+from .files import write_atomically
 
 ENV = "BP_ORACLE_ANSWER_CACHE"
 _enabled: Optional[Path] = None  # the folder enable() chose (the CLI's default)
@@ -179,10 +180,9 @@ def _size(case) -> int:
 
 def _records(cases: Sequence, values: np.ndarray) -> Optional[list]:
     """The answers of `cases` read from their flat array, or None if it is not theirs."""
-    layouts = [_shapes(c) for c in cases]
-    if values.dtype != np.float64 or values.ndim != 1 or values.size != sum(
-            int(np.prod(s)) for layout in layouts for s in layout):
+    if values.dtype != np.float64 or values.ndim != 1 or values.size != sum(_size(c) for c in cases):
         return None  # not what these cases need: computed again, and written anew
+    layouts = [_shapes(c) for c in cases]
     records, at = [], 0
     for case, layout in zip(cases, layouts):
         parts = []
@@ -204,7 +204,11 @@ def store(cases: Sequence, traces: Sequence) -> None:
     if where is None or not cases or not _as_shipped(cases):
         return
     values = np.concatenate([part for case, trace in zip(cases, traces) for part in _flatten(case, trace)])
-    _write_atomically(where, _path(where, cases), lambda f: np.save(f, values, allow_pickle=False))
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        write_atomically(_path(where, cases), lambda f: np.save(f, values, allow_pickle=False))
+    except OSError:
+        pass  # a read-only or full disk: the answers were computed, and are simply not kept
 
 
 def write_packaged(cases: Sequence, traces: Sequence) -> Path:
@@ -213,24 +217,8 @@ def write_packaged(cases: Sequence, traces: Sequence) -> Path:
     PACKAGED.mkdir(exist_ok=True)
     arrays = {case_digest(c): np.concatenate(_flatten(c, t)) for c, t in zip(cases, traces)}
     target = packaged_file()
-    _write_atomically(PACKAGED, target, lambda f: np.savez(f, **arrays), strict=True)
-    target.chmod(0o644)  # mkstemp made it private; an installed package is read by everyone
+    write_atomically(target, lambda f: np.savez(f, **arrays))
     for old in PACKAGED.glob("*.npz"):
         if old != target:
             old.unlink()
     return target
-
-
-def _write_atomically(where: Path, target: Path, write, strict: bool = False) -> None:
-    tmp = None
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".answers-", suffix=target.suffix, dir=where)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, target)
-    except OSError:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
-        if strict:
-            raise

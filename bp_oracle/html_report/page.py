@@ -5,9 +5,9 @@ with the verdict, the counts and the command that replays the run."""
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from typing import Iterable, Sequence
+
+from ..files import write_atomically
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1200px;
@@ -98,14 +98,4 @@ def number(x: float) -> str:
 
 def write(path: str, text: str) -> None:
     """Write the page atomically: a reader (a CI artifact upload) never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".bp-oracle-", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from a web server or another user
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))

@@ -256,7 +256,7 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
             answers.append(e)
     refs = finish()
     results = []
-    for index, case, (low, exact), ref in zip(indices, cases, pairs, refs):
+    for index, case, (_, exact), ref in zip(indices, cases, pairs, refs):
         net, m = case.net, case.x.shape[0]
         kappa = cost_conditioning(net.cost, net.activations[-1], ref.a[-1])
         tol = tolerance_for_case(dtype, net.L, max(net.sizes), m, kappa)
@@ -266,7 +266,7 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
                                                               unit_roundoff(dtype), float(finfo(dtype).smallest_normal))))
     block = _block_agreements(results, refs, answers)
     witness_items = []
-    for k, (result, (low, exact), ref, answer) in enumerate(zip(results, pairs, refs, answers)):
+    for k, (result, (_, exact), ref, answer) in enumerate(zip(results, pairs, refs, answers)):
         net, tol = result.net, result.tolerance
         try:
             if isinstance(answer, Exception):
