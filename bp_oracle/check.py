@@ -200,12 +200,6 @@ def plan_cases(plan: Plan) -> tuple[list[OracleCase], dict[str, str]]:
     return asked, not_asked
 
 
-def cases_for(suite: str = "quick", seed: int = 0, include: Iterable[str] = (), exclude: Iterable[str] = (),
-              **plan) -> list[OracleCase]:
-    """The cases of a suite that a check asks about (see `Plan` for the keyword arguments)."""
-    return plan_cases(plan_of(suite, seed, include, exclude, **plan))[0]
-
-
 def verdict_for(case: OracleCase, exp: Expected, response: Response, tol: Tolerance | None = None) -> Verdict:
     if response.kind == "unsupported":
         return Verdict(SKIP, message=f"unsupported: {response.reason}")

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..agreement import delta_equation
 from .page import esc
 
 # --- the marks of the layer diagram -----------------------------------------------------------
@@ -39,7 +40,7 @@ def column_equation(column: str, layer: Optional[int], L: int) -> str:
     if column == "forward":
         return "forward"
     if column == "delta":
-        return "BP1" if layer == L else "BP2"
+        return delta_equation(layer, L)
     return "BP3" if column == "dC/db" else "BP4"
 
 

@@ -24,8 +24,7 @@ def failing_case(r: CaseResult) -> FailingCase:
         if not c.ok:
             got, ref = r.wrong.get((c.quantity, c.layer), (None, None))
             wrong.append(WrongTensor(c.quantity, c.layer, c.equation, c.comparison, got, ref, root=not wrong))
-    sent = {"z": "z", "a": "a", "cost": "cost", "delta": "delta"}
-    given = tuple(sorted({sent[c.quantity] for c in r.checks if c.quantity in sent})) + ("grads",)
+    given = tuple(sorted({c.quantity for c in r.checks if c.quantity in ("z", "a", "cost", "delta")})) + ("grads",)
     head = wrong[0] if wrong else None
     headline = next(c for c in r.judged if not c.ok).describe() if head else r.verdict
     notes = [f"verdict: {r.verdict}"] + [f"witness: {w.describe(r.options.candidate_name)}" for w in r.witnesses]
