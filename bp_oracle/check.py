@@ -107,6 +107,13 @@ class Report:
         return self.count(PASS) + self.count(FAIL)
 
     @property
+    def nothing_judged(self) -> str | None:
+        """The run's problem when cases were asked and none could be judged, or None."""
+        if self.judged == 0 and self.results:
+            return "nothing was judged: no case got an answer that could be compared with the reference"
+        return None
+
+    @property
     def skip_problem(self) -> str | None:
         """Why the SKIPs (answers 'unsupported') fail the check, or None if they do not."""
         skips = self.count(SKIP)
@@ -343,8 +350,8 @@ def failure_lines(report: Report) -> list[str]:
     lines += [f"ERROR {p}" for p in report.problems]
     if report.skip_problem:
         lines.append(f"SKIP {report.skip_problem}")
-    if report.judged == 0 and report.results:
-        lines.append("nothing was judged: no case got an answer that could be compared with the reference")
+    if report.nothing_judged:
+        lines.append(report.nothing_judged)
     return lines
 
 

@@ -291,9 +291,8 @@ def failure_items(report: Report) -> tuple[list[Item], list[Item]]:
     if report.skip_problem:
         run.append(Item([f"SKIP {report.skip_problem}"], title=f"{tool}: SKIPs not accepted",
                         message=report.skip_problem))
-    if report.judged == 0 and report.results:
-        text = "nothing was judged: no case got an answer that could be compared with the reference"
-        run.append(Item([text], title=f"{tool}: nothing judged", message=text))
+    if report.nothing_judged:
+        run.append(Item([report.nothing_judged], title=f"{tool}: nothing judged", message=report.nothing_judged))
     return items, run
 
 

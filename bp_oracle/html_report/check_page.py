@@ -21,9 +21,7 @@ def render(report: Report, command: str) -> str:
     plan = report.plan
     counts = [("cases", len(report.results)), ("judged", report.judged)]
     counts += [(o, report.count(o)) for o in OUTCOMES] + [("not asked", len(report.not_asked))]
-    problems = list(report.problems) + ([report.skip_problem] if report.skip_problem else [])
-    if report.judged == 0 and report.results:
-        problems.append("nothing was judged: no case got an answer that could be compared with the reference")
+    problems = [p for p in (*report.problems, report.skip_problem, report.nothing_judged) if p]
     word = "CONFORMS" if report.ok else "DOES NOT CONFORM"
     body = [f"<h1>bp-oracle {esc(report.tool)}: {esc(report.implementation)}</h1>",
             banner(report.ok, word, report.summary(), counts, command, [f"Problem: {p}" for p in problems]),
