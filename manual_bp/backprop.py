@@ -113,17 +113,19 @@ EQUATIONS = Pieces()  # manual_bp's own: BP1–BP4 of equations.py
 
 def _backward(net: Network, params: list[Layer], zs: list[Array], activations: list[Array], y: Array,
               pieces: Pieces, keep_record: bool = False,
-              in_place: bool = False) -> tuple[list[Array], list[Layer]]:
+              workspace: Workspace | None = None) -> tuple[list[Array], list[Layer]]:
     """BP1 at the output; then, from the last layer back to the first, BP3 and BP4 from δ^l and
     BP2 for δ^{l−1}, each δ used as soon as it is made. The trace keeps every z, a and δ;
     backprop lets each z^l and a^l go once read for the last time, so that the next layer's δ
     and gradients reuse their memory.
 
-    in_place (the workspace's arrays): each δ^l is written over a^l, which it outlives: a^l's
-    last reader, BP4 of layer l + 1, runs just before BP2 makes δ^l (a^L's, BP1, reads each
-    block before writing it). The workspace then needs no array beyond z^l and a^l."""
+    With a workspace (zs and activations are its arrays): each δ^l is written over a^l, which it
+    outlives: a^l's last reader, BP4 of layer l + 1, runs just before BP2 makes δ^l (a^L's, BP1,
+    reads each block before writing it), so no array beyond z^l and a^l is needed; and BP4 writes
+    into a weight gradient the workspace keeps, once the caller has let go of it."""
     L, sigma = net.L, sigmas(net)
     deltas, grads = [None] * L, [None] * L
+    in_place = workspace is not None
     if not in_place:
         delta = pieces.output_error(net, zs[-1], activations[-1], y)  # BP1
     else:  # BP1 a block of examples at a time: each example's δ^{x,L} depends on its row alone
@@ -133,7 +135,10 @@ def _backward(net: Network, params: list[Layer], zs: list[Array], activations: l
         if not keep_record:
             zs[l] = activations[l + 1] = None  # z^{l+1}, a^{l+1}: last read by BP1, or BP2 and BP4 above
         W = params[l].W
-        nabla_W = pieces.weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
+        if not in_place:
+            nabla_W = pieces.weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
+        else:
+            nabla_W = _weight_gradient_into(workspace.gradient_array(("W", l), W.shape, W.dtype), delta, activations[l])
         if net.l2 or net.l1:
             nabla_W += pieces.regularisation_gradient(W, net.l2, net.l1)
         grads[l] = Layer(nabla_W, pieces.bias_gradient(delta))  # BP3
@@ -154,6 +159,14 @@ def _error_moved_back_into(out: Array, W_next: Array, delta_next: Array, z: Arra
     return rows_into(delta, lambda moved, z: moved * sigma.prime(z), delta, z)
 
 
+def _weight_gradient_into(out: Array, delta: Array, a_prev: Array) -> Array:
+    """BP4, ∂C/∂w^l_jk = a^{l−1}_k δ^l_j averaged over the batch, written into `out`: the same
+    product and the same division as equations.weight_gradient, so the same bits."""
+    nabla_w = np.matmul(delta.T, a_prev, out=out)
+    nabla_w /= delta.shape[0]
+    return nabla_w
+
+
 def backprop(net: Network, params: list[Layer], x, y, *,
              workspace: Workspace | bool | None = None) -> list[Layer]:
     """∂C/∂W^l and ∂C/∂b^l for every layer, over the whole batch at once.
@@ -169,8 +182,9 @@ def backprop(net: Network, params: list[Layer], x, y, *,
             when the call does not suit a workspace (mixed dtypes, a registered activation or
             cost), when x or y is the workspace's own, or while another call holds it.
     Returns:
-        a list of `Layer(∂C/∂W^l, ∂C/∂b^l)`, the same structure as params: fresh arrays, never
-        the workspace's.
+        a list of `Layer(∂C/∂W^l, ∂C/∂b^l)`, the same structure as params, the caller's own: never
+        the workspace's z or a, and not written again while the caller holds them (with a
+        workspace, a ∂C/∂W^l the caller has let go of may be written by a later call).
     """
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
@@ -181,7 +195,7 @@ def backprop(net: Network, params: list[Layer], x, y, *,
     try:
         workspace.keep_layers(net.L)
         zs, activations = feedforward(net, params, x, workspace)
-        return _backward(net, params, zs, activations, y, EQUATIONS, in_place=True)[1]
+        return _backward(net, params, zs, activations, y, EQUATIONS, workspace=workspace)[1]
     finally:
         workspace.let_go()
 

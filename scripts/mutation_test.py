@@ -908,13 +908,45 @@ def check_workspace(h):
                 got = mb.backprop(net, params, x, y, workspace=kept)
                 same = all(np.array_equal(g.W, p.W) and np.array_equal(g.b, p.b) for g, p in zip(got, plain))
                 _expect(same, f"test_workspace_path_gives_the_plain_paths_bits ({c['id']})")
-            held = sum(2 * x.shape[0] * n * x.itemsize for n in net.sizes[1:])
-            _expect(kept.nbytes == held, f"test_the_workspace_holds_z_and_a_and_nothing_more ({c['id']})")
+            # two sets of weight gradients: the first call's were still held (`got`) during the second
+            _expect(kept.nbytes == _kept_bytes(net, x.shape[0], x.itemsize, gradient_sets=2),
+                    f"test_the_workspace_holds_z_and_a_and_the_weight_gradients_and_nothing_more ({c['id']})")
             _expect(not kept.in_use, f"test_the_workspace_is_let_go_after_an_error ({c['id']})")
         _check_workspace_edges(h)
+        _check_gradient_reuse(h)
         _check_workspace_in_use(h, blocks)
     finally:
         blocks.BLOCK_BYTES, blocks.LARGE_BYTES = saved
+
+
+def _kept_bytes(net, m, itemsize, gradient_sets=1):
+    """z^l and a^l, and `gradient_sets` sets of ∂C/∂W^l the caller let go of (the test's kept_bytes)."""
+    stored = sum(2 * m * n for n in net.sizes[1:])
+    weights = sum(n_in * n_out for n_in, n_out in zip(net.sizes[:-1], net.sizes[1:]))
+    return (stored + gradient_sets * weights) * itemsize
+
+
+def _check_gradient_reuse(h):
+    """A held gradient (its Layer, or a view of it) is never written; one let go of is written again."""
+    mb = h.mb
+    net = mb.Network((4, 6, 6, 2), ("relu", "sigmoid", "identity"), "quadratic")
+    params, x, y = net.init_params(seed=1), np.linspace(-1, 1, 32).reshape(8, 4), np.full((8, 2), 0.5)
+    kept = mb.Workspace()
+    first = mb.backprop(net, params, x, y, workspace=kept)
+    first_ids = [id(g.W) for g in first]
+    view = first[0].W[1:]
+    snapshot = view.copy()
+    second = mb.backprop(net, params, 2 * x, y, workspace=kept)
+    del first
+    mb.backprop(net, params, 3 * x, y, workspace=kept)
+    _expect(np.array_equal(view, snapshot), "test_gradients_let_go_of_are_reused_and_held_ones_never_written: a held view was written")
+    del view
+    fourth = mb.backprop(net, params, x, y, workspace=kept)
+    plain = mb.backprop(net, params, x, y, workspace=False)
+    _expect([id(g.W) for g in fourth] == first_ids
+            and all(np.array_equal(g.W, p.W) and np.array_equal(g.b, p.b) for g, p in zip(fourth, plain))
+            and kept.nbytes == _kept_bytes(net, 8, 8, gradient_sets=2) and len(second) == net.L,
+            "test_gradients_let_go_of_are_reused_and_held_ones_never_written: not reused, or wrong")
 
 
 def _check_workspace_edges(h):
@@ -942,8 +974,7 @@ def _check_workspace_edges(h):
     mb.backprop(deep, deep.init_params(seed=1), x, y, workspace=kept)
     net = mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic")
     mb.backprop(net, net.init_params(seed=1), x, y, workspace=kept)
-    _expect(kept.nbytes == sum(2 * 5 * n * 8 for n in net.sizes[1:]),
-            "test_a_shallower_network_drops_a_deeper_ones_arrays")
+    _expect(kept.nbytes == _kept_bytes(net, 5, 8), "test_a_shallower_network_drops_a_deeper_ones_arrays")
     square = mb.Network((3, 3, 3), ("tanh", "identity"), "quadratic")
     params = square.init_params(seed=7)
     _, activations = mb.feedforward(square, params, x, kept)

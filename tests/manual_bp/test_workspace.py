@@ -98,12 +98,74 @@ def test_gradients_never_alias_the_workspace_and_survive_the_next_call(tiny_bloc
     assert_same_bits(first, snapshot)
 
 
-def test_the_workspace_holds_z_and_a_and_nothing_more(tiny_blocks):
-    """δ^l is written over a^l: the memory kept between calls is what the forward pass stores."""
+def kept_bytes(net, m, itemsize, gradient_sets=1):
+    """What a workspace keeps after calls whose gradients were let go of: z^l and a^l (m × n_l
+    each) and `gradient_sets` sets of ∂C/∂W^l (n_l × n_{l−1})."""
+    stored = sum(2 * m * n for n in net.sizes[1:])
+    weights = sum(n_in * n_out for n_in, n_out in zip(net.sizes[:-1], net.sizes[1:]))
+    return (stored + gradient_sets * weights) * itemsize
+
+
+def test_the_workspace_holds_z_and_a_and_the_weight_gradients_and_nothing_more(tiny_blocks):
+    """δ^l is written over a^l: the memory kept between calls is what the forward pass stores, and
+    the weight gradients the call returned, for the next call once the caller lets go of them."""
     net, params, x, y = make_case(mb.Network((5, 8, 6, 3), ("elu", "tanh", "softmax"), "log_likelihood"), 7, seed=4)
     kept = mb.Workspace()
     mb.backprop(net, params, x, y, workspace=kept)
-    assert kept.nbytes == sum(2 * 7 * n * x.itemsize for n in net.sizes[1:])
+    assert kept.nbytes == kept_bytes(net, 7, x.itemsize)
+    mb.backprop(net, params, x, y, workspace=kept)  # the first call's gradients were let go of: reused
+    assert kept.nbytes == kept_bytes(net, 7, x.itemsize)
+
+
+def test_gradients_let_go_of_are_reused_and_held_ones_never_written(tiny_blocks):
+    """A training loop holds the last step's gradients while it asks for the next: the workspace
+    then writes into a second set, and into the first again once it is let go of. A gradient held
+    through a view, or a memoryview, or a Layer the caller kept, is held."""
+    net, params, x, y = make_case(mb.Network((4, 6, 6, 2), ("relu", "sigmoid", "identity"), "quadratic"), 8, seed=1)
+    kept = mb.Workspace()
+    first = mb.backprop(net, params, x, y, workspace=kept)
+    first_W = [g.W for g in first]
+    first_ids = [id(W) for W in first_W]  # stable: the workspace keeps these arrays alive
+    second = mb.backprop(net, params, 2 * x, y, workspace=kept)  # `first` held: a second set
+    assert not any(np.shares_memory(a.W, b.W) for a in first for b in second)
+    snapshot = [mb.Layer(W.copy(), b.copy()) for W, b in second]
+    del first
+    third = mb.backprop(net, params, 3 * x, y, workspace=kept)  # `first` let go of (first_W still holds it)
+    assert not any(np.shares_memory(a, b.W) for a in first_W for b in third)
+    del first_W
+    fourth = mb.backprop(net, params, x, y, workspace=kept)
+    assert [id(g.W) for g in fourth] == first_ids  # let go of at last: written again
+    assert_same_bits(fourth, mb.backprop(net, params, x, y, workspace=False))
+    assert_same_bits(second, snapshot)  # held throughout, never written
+    assert kept.nbytes == kept_bytes(net, 8, x.itemsize, gradient_sets=2)
+    for hold, read in ((lambda g: g.W[1:], np.asarray), (lambda g: memoryview(g.W), np.asarray),
+                       (lambda g: g.W.reshape(-1), np.asarray), (lambda g: g, lambda layer: layer.W)):
+        kept.release()
+        held = hold(mb.backprop(net, params, x, y, workspace=kept)[0])
+        before = read(held).copy()
+        other = mb.backprop(net, params, 5 * x, y, workspace=kept)  # the only other set is `other`'s
+        mb.backprop(net, params, 7 * x, y, workspace=kept)           # no free set left: a new array
+        assert np.array_equal(read(held), before)
+        del other, held
+
+
+def test_gradients_are_reused_only_where_reference_counts_are_exact(tiny_blocks, monkeypatch):
+    """Without exact reference counts (PyPy, free-threaded builds), every gradient is a new array."""
+    monkeypatch.setattr(ws_module, "REUSES_GRADIENTS", False)
+    net, params, x, y = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 5, seed=2)
+    kept = mb.Workspace()
+    mb.backprop(net, params, x, y, workspace=kept)
+    assert kept.nbytes == kept_bytes(net, 5, x.itemsize, gradient_sets=0)
+
+
+def test_the_reference_count_of_an_unheld_array_is_measured_on_this_interpreter():
+    kept = [np.empty(3)]
+    assert ws_module._references(kept, 0) == ws_module._UNHELD
+    held = kept[0]
+    assert ws_module._references(kept, 0) == ws_module._UNHELD + 1
+    del held
+    assert ws_module.REUSES_GRADIENTS == (sys.implementation.name == "cpython"
+                                          and getattr(sys, "_is_gil_enabled", lambda: True)())
 
 
 def test_one_workspace_serves_changing_shapes_and_dtypes(tiny_blocks):
@@ -252,7 +314,7 @@ def test_a_shallower_network_drops_a_deeper_ones_arrays(tiny_blocks):
     mb.backprop(*deep, workspace=kept)
     net, params, x, y = make_case(mb.Network((3, 4, 2), ("tanh", "sigmoid"), "quadratic"), 5, seed=1)
     mb.backprop(net, params, x, y, workspace=kept)
-    assert kept.nbytes == sum(2 * 5 * n * x.itemsize for n in net.sizes[1:])
+    assert kept.nbytes == kept_bytes(net, 5, x.itemsize)
 
 
 @pytest.mark.parametrize("bad", [True, 0, "yes", object()])
