@@ -90,6 +90,26 @@ def test_bad_params_are_rejected_naming_the_layer(mutate, error, message):
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size_from_limit", [-1, 0, 1, 20_000])  # a·a by dot up to the limit, the sum above
+@pytest.mark.parametrize("poison", ["nan", "inf", "inf and -inf", "huge finite", "none"])
+def test_the_fast_finiteness_check_is_exact_on_both_sides_of_its_dot_limit(dtype, size_from_limit, poison):
+    """NaN, an Inf, Infs that cancel in a sum, and finite values whose sum or squares overflow."""
+    from bp_spec import network
+    arr = np.linspace(-1, 1, network._DOT_LIMIT + size_from_limit).astype(dtype)
+    big = np.finfo(dtype).max / 4
+    if poison == "nan":
+        arr[-1] = np.nan
+    elif poison == "inf":
+        arr[len(arr) // 2] = np.inf
+    elif poison == "inf and -inf":
+        arr[0], arr[-1] = np.inf, -np.inf
+    elif poison == "huge finite":
+        arr[:8] = big  # eight of them overflow the sum, one overflows the square
+    with np.errstate(all="raise"):  # the overflow of the fast path must not warn
+        assert network._all_finite(arr) == bool(np.all(np.isfinite(arr))) == (poison in ("huge finite", "none"))
+
+
 @pytest.mark.parametrize("x, y, message", [
     (np.zeros((0, 3)), np.zeros((0, 2)), "empty batch"),
     (np.zeros((2, 4)), np.zeros((2, 2)), "x has 4 features per example, network expects n_0 = 3"),
