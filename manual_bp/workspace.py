@@ -58,8 +58,9 @@ class Workspace:
     `array(key, shape, dtype)` returns the array kept under `key`, or a new one when there is none
     of that shape and dtype. What the caller gets back from backprop never aliases these, and a
     gradient it got back is written again only once the caller has let go of it (`gradient_array`):
-    to the caller, each call's gradients are new arrays. One call at a time uses it (`hold`): a second one meanwhile,
-    from another thread or from inside the first, is told no and computes with fresh arrays.
+    to the caller, each call's gradients are new arrays. One call at a time uses it (`hold`): a
+    second one meanwhile, from another thread or from inside the first, is told no and computes
+    with fresh arrays.
     """
 
     def __init__(self):
