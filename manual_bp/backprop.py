@@ -137,8 +137,8 @@ def _backward(net: Network, params: list[Layer], zs: list[Array], activations: l
         W = params[l].W
         if not in_place:
             nabla_W = pieces.weight_gradient(delta, activations[l])  # BP4 (activations[l] is a^{l−1})
-        else:
-            nabla_W = _weight_gradient_into(workspace.gradient_array(("W", l), W.shape, W.dtype), delta, activations[l])
+        else:  # BP4 into a gradient the workspace keeps (EQUATIONS' own: pieces take no `out`)
+            nabla_W = weight_gradient(delta, activations[l], out=workspace.gradient_array(("W", l), W.shape, W.dtype))
         if net.l2 or net.l1:
             nabla_W += pieces.regularisation_gradient(W, net.l2, net.l1)
         grads[l] = Layer(nabla_W, pieces.bias_gradient(delta))  # BP3
@@ -157,14 +157,6 @@ def _error_moved_back_into(out: Array, W_next: Array, delta_next: Array, z: Arra
     the Hadamard product with σ'(z^l) a block of rows at a time, so σ' allocates nothing large."""
     delta = np.matmul(delta_next, W_next, out=out)
     return rows_into(delta, lambda moved, z: moved * sigma.prime(z), delta, z)
-
-
-def _weight_gradient_into(out: Array, delta: Array, a_prev: Array) -> Array:
-    """BP4, ∂C/∂w^l_jk = a^{l−1}_k δ^l_j averaged over the batch, written into `out`: the same
-    product and the same division as equations.weight_gradient, so the same bits."""
-    nabla_w = np.matmul(delta.T, a_prev, out=out)
-    nabla_w /= delta.shape[0]
-    return nabla_w
 
 
 def backprop(net: Network, params: list[Layer], x, y, *,

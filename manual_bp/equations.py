@@ -38,9 +38,10 @@ def bias_gradient(delta: Array) -> Array:
     return delta.mean(axis=0)
 
 
-def weight_gradient(delta: Array, a_prev: Array) -> Array:
-    """BP4: ∂C/∂w^l_jk = a^{l−1}_k δ^l_j, averaged over the batch: (1/m) Σ_x δ^{x,l} (a^{x,l−1})ᵀ."""
-    nabla_w = delta.T @ a_prev  # Σ_x δ^{x,l} (a^{x,l−1})ᵀ: the sum over examples is the product
+def weight_gradient(delta: Array, a_prev: Array, out: Array | None = None) -> Array:
+    """BP4: ∂C/∂w^l_jk = a^{l−1}_k δ^l_j, averaged over the batch: (1/m) Σ_x δ^{x,l} (a^{x,l−1})ᵀ.
+    `out`: an array to write it into (a workspace's), or None for a new one."""
+    nabla_w = np.matmul(delta.T, a_prev, out=out)  # Σ_x δ^{x,l} (a^{x,l−1})ᵀ: the sum over examples, one product
     nabla_w /= delta.shape[0]   # the mean, in place
     return nabla_w
 
