@@ -123,7 +123,7 @@ class Network:
             std = 1 / math.sqrt(w_shape[1]) if scale == "1/n_in" else 1.0
             W = rng.standard_normal(w_shape) * std
             b = rng.standard_normal(b_shape)
-            params.append(Layer(W.astype(dtype), b.astype(dtype)))
+            params.append(Layer(W.astype(dtype, copy=False), b.astype(dtype, copy=False)))  # fresh arrays
         return params
 
     def check_params(self, params: Any) -> list[Layer]:

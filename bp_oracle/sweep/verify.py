@@ -32,6 +32,7 @@ from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, 
 from bp_spec.cases import Case, make_case, random_network
 
 from .. import custom
+from .collector import tune_for_sweeping
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
@@ -56,7 +57,7 @@ def sweep_case(seed: int, index: int, focus: Sequence[str] = ()) -> Case:
     if focus:
         net = _using(net, focus, np.random.default_rng([seed, index, 1]))
     m = int(rng.integers(1, 9))
-    scale = float(rng.choice([0.5, 1.0, 2.0]))
+    scale = (0.5, 1.0, 2.0)[int(rng.integers(3))]  # = rng.choice([0.5, 1.0, 2.0]), the same draw, 4.5 µs less
     return make_case(net, m, seed=int(rng.integers(2**32)), weight_scale=scale)
 
 
@@ -247,7 +248,8 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
     pairs = [in_dtype(case, dtype) for case in cases]
     # jax computes the reference on its own threads while the candidate runs here: the block's
     # reference is dispatched first and waited for after (3,000 networks warm: see BENCHMARKS.md)
-    finish = padded_reference_traces_started([exact for _, exact in pairs])
+    # (cases drawn here, so the reference need not check them again)
+    finish = padded_reference_traces_started([exact for _, exact in pairs], checked=True)
     answers = []  # the candidate's record, or what it raised, judged below in the same way
     for low, _ in pairs:
         try:
@@ -416,6 +418,7 @@ def _worker_init(options: SweepOptions, settings: dict) -> None:
     for name, value in settings.items():
         jax.config.update(name, value)
     setup(options)
+    tune_for_sweeping()  # the worker is ours, and only sweeps (collector.py)
 
 
 def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOptions(), jobs: int = 1,

@@ -1,6 +1,6 @@
 """We are a library inside other people's processes: importing us, using us, or having our pytest
 plugin installed leaves their global state as it was (jax's configuration, NumPy's error state,
-warning filters, logging), and loads nothing heavy until used."""
+warning filters, logging, the garbage collector), and loads nothing heavy until used."""
 
 import subprocess
 import sys
@@ -29,7 +29,7 @@ def test_an_unrelated_test_suite_with_the_plugin_installed_sees_jax_as_it_was(tm
 
 
 USING_US = textwrap.dedent("""
-    import logging, warnings
+    import gc, logging, warnings
     import numpy as np
     import jax, jax.numpy as jnp
     from autodiff_ref.cache import enable_persistent_cache
@@ -37,7 +37,8 @@ USING_US = textwrap.dedent("""
 
     def state():
         return (jax.config.read("jax_enable_x64"), jnp.array(1.0).dtype.name, np.geterr(),
-                len(warnings.filters), list(logging.getLogger().handlers), logging.getLogger().level)
+                len(warnings.filters), list(logging.getLogger().handlers), logging.getLogger().level,
+                gc.get_threshold(), gc.get_freeze_count(), gc.isenabled())
 
     before = state()
     import autodiff_ref, bp_oracle, bp_spec, manual_bp

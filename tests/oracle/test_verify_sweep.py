@@ -51,8 +51,8 @@ def test_a_wrong_reference_is_blamed_on_the_reference(monkeypatch):
     # finite differences must side with manual_bp against it
     real = V.padded_reference_traces_started
 
-    def wrong(cases):
-        finish = real(cases)
+    def wrong(cases, **options):
+        finish = real(cases, **options)
 
         def finish_wrong():
             traces = finish()
