@@ -32,9 +32,9 @@ from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, 
 from bp_spec.cases import Case, make_case, random_network
 
 from .. import custom
-from .collector import tune_for_sweeping
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
+from .collector import tune_for_sweeping
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
 
 BLOCK = 128  # cases per unit of work (two padded calls of 64)
