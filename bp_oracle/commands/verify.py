@@ -201,16 +201,9 @@ def _sweep(out, args, options, todo: range):
     failing = out.items([_failure_item(r) for r in summary.failures], "failures", LIST_ALL)
     out.items([Item([f"SKIP seed {r.seed} index {r.index}: {who} raised NotImplementedError: {r.skipped}"],
                     key=r.skipped, ident=f"{r.seed}:{r.index}") for r in skips], "SKIPs", LIST_ALL)
-    tool = f"bp-oracle verify {options.dtype}"
-    if skips and not args.allow_skip:
-        text = (f"{len(skips)} network(s) were SKIPped ({who} raised NotImplementedError): accept them with "
-                f"--allow-skip, or implement what they need")
-        out.line(f"SKIP {text}")
-        failing.append(Item([text], title=f"{tool}: SKIPs not accepted", message=text))
-    if skips and not judged:
-        text = f"nothing was judged: {who} raised NotImplementedError on every network"
-        out.line(text)
-        failing.append(Item([text], title=f"{tool}: nothing judged", message=text))
+    for what, text in summary.run_failures(args.allow_skip):
+        out.line(f"SKIP {text}" if what == "SKIPs not accepted" else text)
+        failing.append(Item([text], title=f"bp-oracle verify {options.dtype}: {what}", message=text))
     beyond = [r for r in summary.results if r.beyond_dtype]
     if beyond:
         out.line(f"{len(beyond)} networks beyond {options.dtype}'s resolution, BP1–BP4 not judged "

@@ -139,12 +139,8 @@ def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: boo
         dtype = summary.options.dtype
         name = f"bp-oracle.verify.{dtype}"
         skips, failures, who = summary.skips, summary.failures, summary.options.candidate_name
-        whole = []  # what fails the run outside any network: a failing test of its own, as in check's JUnit
-        if skips and not allow_skip:
-            whole.append(f"{len(skips)} network(s) were SKIPped ({who} raised NotImplementedError): accept them with "
-                         f"--allow-skip")
-        if skips and len(skips) == len(summary.results):
-            whole.append(f"nothing was judged: {who} raised NotImplementedError on every network")
+        # what fails the run outside any network: a failing test of its own, as in check's JUnit
+        whole = [message for _, message in summary.run_failures(allow_skip)]
         suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(summary.results) + len(whole)),
                               failures=str(sum(r.error is None for r in failures)),
                               errors=str(sum(r.error is not None for r in failures) + len(whole)),

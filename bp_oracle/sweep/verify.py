@@ -387,6 +387,17 @@ class Summary:
         """Cases the candidate raised NotImplementedError on: SKIPs, failing the run unless accepted."""
         return [r for r in self.results if r.skipped is not None]
 
+    def run_failures(self, allow_skip: bool) -> list[tuple[str, str]]:
+        """What fails the sweep outside any one network, as (what, message): SKIPs not accepted,
+        and a sweep that judged nothing. The command's output and its JUnit XML say the same."""
+        who, skips, found = self.options.candidate_name, self.skips, []
+        if skips and not allow_skip:
+            found.append(("SKIPs not accepted", f"{len(skips)} network(s) were SKIPped ({who} raised "
+                                                 f"NotImplementedError): accept them with --allow-skip"))
+        if skips and len(skips) == len(self.results):
+            found.append(("nothing judged", f"nothing was judged: {who} raised NotImplementedError on every network"))
+        return found
+
     @property
     def rate(self) -> float:
         """Networks checked per second, end to end (compilation included)."""
