@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser(_chosen(argv))
         args = parser.parse_args(argv)
+        args.command_line = ["bp-oracle", *argv]  # as given (for a report to show), whoever called main
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE

@@ -145,10 +145,9 @@ def run(args) -> int:
                 plots[path.stem] = path.read_bytes()
     if args.html:
         import shlex
-        import sys
 
         from ..sweep.html import write_page
-        command = shlex.join(["bp-oracle", *sys.argv[1:]]) if sys.argv[1:2] == ["verify"] else "bp-oracle verify"
+        command = shlex.join(getattr(args, "command_line", ["bp-oracle", "verify"]))
         write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
         out.line(f"HTML report: {args.html}")
     if args.junit:

@@ -251,6 +251,9 @@ def test_verify_html_draws_the_failing_networks_and_embeds_both_plots(run_cli, t
     assert code == 1 and f"HTML report: {html}" in out and "✗ DISAGREES" in page
     assert page.count('src="data:image/png;base64,') == 2
     assert 'class="mark root" data-equation="BP3"' in page and "replay: bp-oracle verify --replay 0:" in page
+    # the command as given, even when main() is called in-process (sys.argv is pytest's here)
+    import html as entities
+    assert entities.escape(f"bp-oracle verify --cases 12 --no-progress --backprop {backprop}:backprop") in page
 
 
 @pytest.mark.parametrize("argv, message", [
