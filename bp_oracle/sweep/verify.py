@@ -290,7 +290,7 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
         if result.failed and result.error is None:
             for c in result.judged:
                 if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
-                    witness_items.append((result, exact, c, got, ref))
+                    witness_items.append((result, exact, c))
     _witness(witness_items)
     for result in results:
         if result.failed and not result.verdict:
@@ -315,8 +315,8 @@ def _witness(items) -> None:
     """Finite differences along every disagreement of δ or a gradient, all at once."""
     if not items:
         return
-    witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, tensor_of(got, c.quantity, c.layer),
-                                         tensor_of(ref, c.quantity, c.layer)) for _, exact, c, got, ref in items])
+    witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, *result.wrong[(c.quantity, c.layer)])
+                                        for result, exact, c in items])
     for (result, *_), witness in zip(items, witnesses):
         result.witnesses.append(witness)
 
@@ -377,6 +377,7 @@ class Summary:
     options: SweepOptions = field(default_factory=SweepOptions)
     results: list[CaseResult] = field(default_factory=list)
     seconds: float = 0.0
+    wrong_kept: int = 0  # failing networks that kept their wrong tensors (WRONG_TENSORS_KEPT at most)
 
     @property
     def failures(self) -> list[CaseResult]:
@@ -432,6 +433,22 @@ def _worker_init(options: SweepOptions, settings: dict) -> None:
     tune_for_sweeping()  # the worker is ours, and only sweeps (collector.py)
 
 
+# failing networks whose wrong tensors a sweep keeps: the HTML page draws that many in full
+# (html_report.cases.FULL_CASES) and lists the rest by line, so keeping every one would only fill
+# memory in a long sweep of a broken backprop
+WRONG_TENSORS_KEPT = 20
+
+
+def _collect(summary: Summary, results: list[CaseResult]) -> None:
+    for r in results:
+        if r.wrong:
+            if summary.wrong_kept >= WRONG_TENSORS_KEPT:
+                r.wrong = {}
+            else:
+                summary.wrong_kept += 1
+        summary.results.append(r)
+
+
 def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOptions(), jobs: int = 1,
               on_progress: Callable[[int], None] | None = None, block: int = BLOCK) -> Summary:
     """Check every case in `indices`, in blocks of `block`, on `jobs` processes; results in
@@ -443,7 +460,7 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
     work = blocks(indices, block)
     if jobs <= 1 or len(work) <= 1:
         for block in work:
-            summary.results.extend(verify_cases(seed, block, options))
+            _collect(summary, verify_cases(seed, block, options))
             if on_progress:
                 on_progress(len(block))
     else:
@@ -455,7 +472,7 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
                                  initializer=_worker_init, initargs=(options, settings)) as pool:
             futures = [pool.submit(verify_cases, seed, block, options) for block in work]
             for block, future in zip(work, futures):
-                summary.results.extend(future.result())
+                _collect(summary, future.result())
                 if on_progress:
                     on_progress(len(block))
     summary.seconds = time.perf_counter() - start

@@ -44,6 +44,10 @@ def test_every_broken_backprop_fails_and_finite_differences_blame_it(bug):
         assert "reference" not in blamed, f"{bug}: {r.verdict}"
         assert "candidate" in blamed or blamed <= {"kink", "inconclusive"} or not r.witnesses, r.verdict
     assert any("is wrong" in r.verdict and "REFERENCE" not in r.verdict for r in summary.failures)
+    # the wrong tensors (for the HTML page's heatmaps) are kept for the first failures it draws, no more
+    drawn = [r for r in summary.failures if r.error is None]
+    kept = min(len(drawn), V.WRONG_TENSORS_KEPT)
+    assert [bool(r.wrong) for r in drawn] == [True] * kept + [False] * (len(drawn) - kept)
 
 
 def test_a_wrong_reference_is_blamed_on_the_reference(monkeypatch):
