@@ -147,7 +147,7 @@ def run(args) -> int:
         import shlex
 
         from ..sweep.html import write_page
-        command = shlex.join(getattr(args, "command_line", ["bp-oracle", "verify"]))
+        command = shlex.join(args.command_line)
         write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
         out.line(f"HTML report: {args.html}")
     if args.junit:

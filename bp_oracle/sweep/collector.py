@@ -22,10 +22,11 @@ from typing import Iterator
 YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's default is 700)
 
 
-def tune_for_sweeping() -> None:
-    """Freeze what is alive now and raise the young threshold, for the rest of the process (a
-    worker's: it only ever sweeps)."""
-    gc.freeze()
+def tune_for_sweeping(freeze: bool = True) -> None:
+    """Freeze what is alive now (unless `freeze` is False) and raise the young threshold, for the
+    rest of the process (a worker's: it only ever sweeps)."""
+    if freeze:
+        gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
@@ -34,11 +35,8 @@ def collector_tuned_for_sweeping() -> Iterator[None]:
     """`tune_for_sweeping` for the duration of the block, then the collector as it was: its
     thresholds, and what it had frozen (if anything was frozen before, nothing is frozen here,
     since unfreezing would also thaw what another part of the process froze)."""
-    threshold = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
+    threshold, freeze = gc.get_threshold(), gc.get_freeze_count() == 0
+    tune_for_sweeping(freeze)
     try:
         yield
     finally:

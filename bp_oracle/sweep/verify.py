@@ -377,7 +377,6 @@ class Summary:
     options: SweepOptions = field(default_factory=SweepOptions)
     results: list[CaseResult] = field(default_factory=list)
     seconds: float = 0.0
-    wrong_kept: int = 0  # failing networks that kept their wrong tensors (WRONG_TENSORS_KEPT at most)
 
     @property
     def failures(self) -> list[CaseResult]:
@@ -439,14 +438,17 @@ def _worker_init(options: SweepOptions, settings: dict) -> None:
 WRONG_TENSORS_KEPT = 20
 
 
-def _collect(summary: Summary, results: list[CaseResult]) -> None:
+def _collect(summary: Summary, results: list[CaseResult], kept: int) -> int:
+    """Add a block's results to the summary; `kept` failures so far have kept their wrong tensors,
+    and how many have after this block is returned."""
     for r in results:
         if r.wrong:
-            if summary.wrong_kept >= WRONG_TENSORS_KEPT:
-                r.wrong = {}
+            if kept < WRONG_TENSORS_KEPT:
+                kept += 1
             else:
-                summary.wrong_kept += 1
+                r.wrong = {}
         summary.results.append(r)
+    return kept
 
 
 def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOptions(), jobs: int = 1,
@@ -457,10 +459,10 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
     by its module and name (the workers import it)."""
     start = time.perf_counter()
     summary = Summary(seed, options)
-    work = blocks(indices, block)
+    work, kept = blocks(indices, block), 0
     if jobs <= 1 or len(work) <= 1:
         for block in work:
-            _collect(summary, verify_cases(seed, block, options))
+            kept = _collect(summary, verify_cases(seed, block, options), kept)
             if on_progress:
                 on_progress(len(block))
     else:
@@ -472,7 +474,7 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
                                  initializer=_worker_init, initargs=(options, settings)) as pool:
             futures = [pool.submit(verify_cases, seed, block, options) for block in work]
             for block, future in zip(work, futures):
-                _collect(summary, future.result())
+                kept = _collect(summary, future.result(), kept)
                 if on_progress:
                     on_progress(len(block))
     summary.seconds = time.perf_counter() - start
