@@ -7,11 +7,10 @@ using the reference leaves jax's configuration as it found it (`_x64.py`).
 from ._x64 import in_float64
 from .reference import (ReferenceTrace, reference_cost, reference_forward, reference_gradients,
                         reference_trace)
-from .witnesses import (FiniteDifferences, finite_difference_gradients, forward_mode_gradients,
-                        near_kink)
+from .witnesses import FiniteDifferences, finite_difference_gradients, forward_mode_gradients
 
 __all__ = [
     "FiniteDifferences", "ReferenceTrace", "in_float64", "reference_forward", "finite_difference_gradients",
-    "forward_mode_gradients", "near_kink", "reference_cost", "reference_gradients",
+    "forward_mode_gradients", "reference_cost", "reference_gradients",
     "reference_trace",
 ]

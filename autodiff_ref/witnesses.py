@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from bp_spec import Layer, Network, get_activation_spec
+from bp_spec import Layer, Network
+from bp_spec.kinks import kinks_of, sides_differ
 
 from ._x64 import in_float64, require_x64
 from .reference import _inputs, _layers, mean_cost
@@ -57,7 +58,7 @@ def finite_difference_gradients(net: Network, params, x, y, step_scale: float | 
     returned is |R − D(h/2)| (the size of the correction) plus the rounding term.
 
     Not valid across a kink: if a parameter's step moves a pre-activation across relu's 0, the
-    difference quotient mixes both slopes. Callers flag such cases (see `near_kink`).
+    difference quotient mixes both slopes. Callers flag such cases (see `bp_spec.kinks.near_kink`).
     """
     jparams, jx, jy = _inputs(net, params, x, y)
     h0 = step_scale if step_scale is not None else EPS64 ** 0.2
@@ -85,25 +86,7 @@ def _richardson(activations, cost, params, x, y, l2, l1, h0):
     return unravel(R), unravel(estimate)
 
 
-def kinks_of(name: str) -> tuple[float, ...]:
-    """The points where activation `name`'s derivative jumps (bp_spec.names)."""
-    return tuple(kink.at for kink in get_activation_spec(name).kinks)
-
-
-def near_kink(net: Network, z: list[np.ndarray], margin: float, params=None) -> bool:
-    """True when a pre-activation of a kinked activation lies within `margin` of its kink, or,
-    with l1 > 0 and params given, a weight lies within `margin` of 0 (|w| has a kink there):
-    where finite differences and derivative conventions are not to be trusted."""
-    for name, z_l in zip(net.activations, z):
-        for kink in kinks_of(name):
-            if np.any(np.abs(np.asarray(z_l) - kink) <= margin):
-                return True
-    if net.l1 and params is not None:
-        return any(np.any(np.abs(np.asarray(W)) <= margin) for W, _ in params)
-    return False
-
-
-# --- for sweeps: kinks, and a witness along each disagreement --------------------------------
+# --- for sweeps: a witness along each disagreement -----------------------------------------------
 
 # A finite-difference step moves a pre-activation by about step × (|a| + 1) per parameter, and
 # the step is ε^{1/5} ≈ 7.4e-4 (times max(1, |θ|)): closer to a kink than this margin, about 13
@@ -111,28 +94,17 @@ def near_kink(net: Network, z: list[np.ndarray], margin: float, params=None) -> 
 KINK_MARGIN = 1e-2
 
 
-def crossed_kinks(net: Network, z_got, z_ref) -> list[int]:
-    """Layers (1..L) where the candidate's z and the reference's z lie on different sides of a
-    kink of the layer's activation: rounding moved a pre-activation across it, so the two
-    computations take different slopes there, and their δ and gradients need not agree."""
-    layers = []
-    for l, (name, g, r) in enumerate(zip(net.activations, z_got, z_ref), start=1):
-        for kink in kinks_of(name):
-            g, r = np.asarray(g, dtype=np.float64), np.asarray(r, dtype=np.float64)
-            if np.any((g > kink) != (r > kink)) or np.any((g < kink) != (r < kink)):
-                layers.append(l)
-                break
-    return layers
-
-
 class Witness(NamedTuple):
     """Central differences along one disagreement u = (got − ref)/‖got − ref‖ of one tensor.
 
-    candidate, reference: each side's directional derivative Σ g·u (they differ by ‖got − ref‖).
-    fd, estimate: the Richardson-extrapolated difference quotient and its error estimate.
-    blames: "candidate" or "reference" (the side the witness contradicts), "inconclusive"
-    (the disagreement is below the witness's resolution), "neither" (it contradicts both), or
-    "kink" (a step crossed a kink, so the quotient mixes two slopes and is not used).
+    candidate, reference: each side's directional derivative Σ g·u (they differ by ‖got − ref‖);
+        NaN for a side that is not finite (then there is no direction, and fd is NaN too).
+    fd, estimate: the Richardson-extrapolated difference quotient and its error estimate; NaN
+        when there is no direction (a side not finite, or the two equal) or when a step crosses
+        a kink.
+    crosses_kink: a step of the stencil put a pre-activation (or, under l1, a weight) on the
+        other side of a kink, so the quotient mixes two slopes and says nothing.
+    Which side the numbers contradict is the oracle's call (bp_oracle.triangulation), not this module's.
     """
 
     quantity: str
@@ -141,22 +113,7 @@ class Witness(NamedTuple):
     reference: float
     fd: float
     estimate: float
-    blames: str
-
-    def describe(self, candidate_name: str = "manual_bp") -> str:
-        if self.blames == "kink":
-            return (f"{self.quantity} at layer {self.layer}: a finite-difference step crosses a kink, so the "
-                    f"witness is not used; judged by the derivative convention the reference follows")
-        side = {"candidate": f"{candidate_name} is wrong", "reference": "the reference is wrong",
-                "inconclusive": "too small for the witness to tell",
-                "neither": "the witness agrees with neither"}[self.blames]
-        return (f"{self.quantity} at layer {self.layer}: along the disagreement, finite differences give "
-                f"{self.fd:.12g} ± {self.estimate:.2g}; {candidate_name} {self.candidate:.12g}, "
-                f"jax.grad {self.reference:.12g}: {side}")
-
-
-# Each side is believed when it lies within this many error estimates of the witness.
-WITNESS_SAFETY = 10.0
+    crosses_kink: bool = False
 
 
 @in_float64
@@ -187,11 +144,10 @@ def disagreement_witnesses(items) -> list[Witness]:
     results: list[Witness | None] = [None] * len(items)
     by_shape: dict = {}
     for k, (case, *_rest, u) in enumerate(prepared):
-        if u is None:  # no direction: a side is not finite (that side is wrong), or they are equal
+        if u is None:  # no direction: a side is not finite, or the two are equal
             _, quantity, layer, got, ref, _ = prepared[k]
-            blames = ("candidate" if not np.all(np.isfinite(got)) else
-                      "reference" if not np.all(np.isfinite(ref)) else "inconclusive")
-            results[k] = Witness(quantity, layer, float("nan"), float("nan"), float("nan"), float("nan"), blames)
+            side = lambda g: 0.0 if np.all(np.isfinite(g)) else float("nan")  # noqa: E731
+            results[k] = Witness(quantity, layer, side(got), side(ref), float("nan"), float("nan"))
             continue
         by_shape.setdefault(padded.shape_for(case[0], case[2].shape[0]), []).append(k)
     for shape, members in by_shape.items():
@@ -223,19 +179,15 @@ def disagreement_witnesses(items) -> list[Witness]:
                 case, quantity, layer, got, ref, u = prepared[k]
                 if _straddles(case, zs[i], group.W[i], dW[i], steps[i]):
                     results[k] = Witness(quantity, layer, float(np.sum(got * u)), float(np.sum(ref * u)),
-                                         float("nan"), float("nan"), "kink")
+                                         float("nan"), float("nan"), crosses_kink=True)
                     continue
                 c_mh, c_mh2, c0, c_h2, c_h = values[i]
                 h = steps[i, -1]
                 D_h, D_half = (c_h - c_mh) / (2 * h), (c_h2 - c_mh2) / h
                 fd = (4 * D_half - D_h) / 3
                 estimate = abs(fd - D_half) + 4 * EPS64 * (abs(c0) + 1) / h
-                p_got, p_ref = float(np.sum(got * u)), float(np.sum(ref * u))
-                within = lambda p: abs(p - fd) <= WITNESS_SAFETY * estimate  # noqa: E731
-                blames = ("inconclusive" if within(p_got) and within(p_ref) else
-                          "candidate" if within(p_ref) else
-                          "reference" if within(p_got) else "neither")
-                results[k] = Witness(quantity, layer, p_got, p_ref, float(fd), float(estimate), blames)
+                results[k] = Witness(quantity, layer, float(np.sum(got * u)), float(np.sum(ref * u)),
+                                     float(fd), float(estimate))
     return results
 
 
@@ -246,10 +198,8 @@ def _straddles(case, zs, W, dW, steps) -> bool:
     m, centre = x.shape[0], len(steps) // 2
     for l, name in enumerate(net.activations):
         z = zs[:, l, :m, :net.sizes[l + 1]]
-        for kink in kinks_of(name):
-            above, below = z > kink, z < kink
-            if np.any(above != above[centre]) or np.any(below != below[centre]):
-                return True
+        if any(np.any(sides_differ(z, z[centre], kink)) for kink in kinks_of(name)):
+            return True
     if net.l1:
         moved = W[None] + np.asarray(steps)[:, None, None, None] * dW[None]
         if np.any((moved >= 0) != (W >= 0)[None]):

@@ -4,8 +4,10 @@
 
 Suites (`suites`), the protocol bp-oracle/1 (`protocol`, `runner`), the judge (`judge`,
 `tolerance`, `agreement`), known-answer vectors (`vectors`), reports (`report`), the pytest plugin,
-your own activations and costs (`custom`), the `bp-oracle` command line (`cli`, `commands/`), and
-the sweep that proves manual_bp (`sweep/`, the only part that loads manual_bp).
+your own activations and costs (`custom`), which side of a disagreement is wrong (`triangulation`),
+a training run judged step by step against jax.grad's (`training_trajectory`), the `bp-oracle`
+command line (`cli`, `commands/`), and the sweep that proves manual_bp (`sweep/`, the only part
+that loads manual_bp).
 
 Importing this package loads nothing heavy: jax and the reference are imported on first use of
 a name below, so the pytest plugin costs an unrelated test run nothing.
@@ -19,10 +21,11 @@ _LAZY = {
     "check_implementation": "check", "assert_backprop_correct": "check", "run_check": "check",
     "failure_lines": "check", "Report": "check",
     "PASS": "judge", "FAIL": "judge", "ERROR": "judge", "SKIP": "judge",
+    "trajectory_divergence": "training_trajectory",
 }
 
 __all__ = ["ERROR", "FAIL", "PASS", "Report", "SKIP", "assert_backprop_correct", "check_implementation",
-           "failure_lines", "run_check", "__version__"]
+           "failure_lines", "run_check", "trajectory_divergence", "__version__"]
 
 
 def __getattr__(name: str):

@@ -161,7 +161,7 @@ def compare_many(pairs: Sequence[tuple], tol: Tolerance | Sequence[Tolerance]) -
 # the outputs (cross-entropy, but not on a sigmoid), an output the dtype cannot resolve: below
 # its smallest normal number (a underflows, so 1 − a_k summed from such outputs can round to 0),
 # or, in the general form, within u of 1 (u·κ ≥ 1: 1 − a rounds to 0).
-# `bp_oracle/sweep/verify.py` applies them (`beyond_resolution`).
+# `bp_oracle/sweep/engine.py` applies them (`beyond_resolution`).
 
 
 def growth(depth: int, width: int, batch: int) -> int:

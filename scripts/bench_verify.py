@@ -29,7 +29,7 @@ from bp_oracle.agreement import agreement
 from autodiff_ref.reference import reference_trace
 from bp_oracle.tolerance import PRECISION_MODELS, TOLERANCES, growth
 from bp_oracle.sweep.collector import collector_tuned_for_sweeping
-from bp_oracle.sweep.verify import SweepOptions, run_sweep, sweep_case
+from bp_oracle.sweep.engine import SweepOptions, run_sweep, sweep_case
 
 
 def one_jit_per_network(seed: int, indices) -> tuple[int, float]:

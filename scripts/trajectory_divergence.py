@@ -1,7 +1,7 @@
 """How far manual_bp's SGD and the jax.grad twin drift apart over a long run.
 
 Trains the same network from the same params on the same mini-batches twice, once with
-manual_bp's backprop and once with jax.grad (`autodiff_ref.trajectory`), and prints every few
+manual_bp's backprop and once with jax.grad (`autodiff_ref.reference_sgd`), and prints every few
 epochs the worst normwise relative divergence of the params so far,
 max over tensors of max|θ_manual − θ_jax| / max|θ_jax|, with the test accuracy each side reaches.
 
@@ -19,8 +19,8 @@ import numpy as np
 
 import manual_bp as mb
 from bp_oracle.tolerance import TOLERANCES
-from autodiff_ref.trajectory import reference_sgd_steps
-from bp_oracle.trajectory import trajectory_divergence
+from autodiff_ref.reference_sgd import reference_sgd_steps
+from bp_oracle.training_trajectory import trajectory_divergence
 from manual_bp.data import load_digits_split
 from manual_bp.training import evaluate, one_hot, sgd_steps
 

@@ -17,4 +17,4 @@ COMMANDS = {
 
 def load(name: str):
     """The module of subcommand `name`."""
-    return import_module(f".{name}", __name__)
+    return import_module(f".{name}_command", __name__)

@@ -2,6 +2,6 @@
 
     page.py        the document: inline CSS, no script, nothing fetched; the verdict banner, tables
     pictures.py    inline SVG: the network marked equation by equation, heatmaps of wrong tensors
-    cases.py       a failing case as shown: request, diagram, root cause, a heatmap per wrong tensor
+    failing_cases.py  a failing case as shown: request, diagram, root cause, a heatmap per wrong tensor
     check_page.py  the page of check and grade (verify's is bp_oracle/sweep/html.py)
 """

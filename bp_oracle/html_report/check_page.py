@@ -11,7 +11,7 @@ from .. import __version__
 from ..check import Report
 from ..judge import ERROR, FAIL, PASS, SKIP
 from ..report import OUTCOMES, feature_matrix
-from .cases import FailingCase, from_check, in_full
+from .failing_cases import FailingCase, from_check, in_full
 from .page import Raw, banner, document, esc, table, write
 from .pictures import legend
 

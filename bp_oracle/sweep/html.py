@@ -9,11 +9,12 @@ import base64
 from typing import Sequence
 
 from .. import __version__
-from ..html_report.cases import FailingCase, WrongTensor
+from ..html_report.failing_cases import FailingCase, WrongTensor
 from ..html_report.check_page import failures
 from ..html_report.page import banner, document, esc, table, write
-from .report import TABLE_CAPTION, plot_png, table_rows
-from .verify import CaseResult, Summary
+from ..triangulation import describe as describe_witness
+from .figures import TABLE_CAPTION, plot_png, table_rows
+from .engine import CaseResult, Summary
 
 
 def failing_case(r: CaseResult) -> FailingCase:
@@ -27,7 +28,7 @@ def failing_case(r: CaseResult) -> FailingCase:
     given = tuple(sorted({c.quantity for c in r.checks if c.quantity in ("z", "a", "cost", "delta")})) + ("grads",)
     head = wrong[0] if wrong else None
     headline = next(c for c in r.judged if not c.ok).describe() if head else r.verdict
-    notes = [f"verdict: {r.verdict}"] + [f"witness: {w.describe(r.options.candidate_name)}" for w in r.witnesses]
+    notes = [f"verdict: {r.verdict}"] + [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
     notes.append(f"replay: {r.replay}")
     return FailingCase(f"{r.seed}:{r.index}", r.net, r.m, r.options.dtype, r.tolerance, given, wrong, headline, notes)
 

@@ -112,37 +112,3 @@ def run_candidate(candidate: Callable | None, case_low, dtype: str):
         if candidate is None:
             return (emulated_backprop_trace if dtype == "bfloat16" else mb.backprop_trace)(*case_low)
         return candidate(*case_low)
-
-
-
-# --- the negative control of the precision modes --------------------------------------------
-
-
-def _sum_in_float16(terms) -> np.ndarray:
-    """Σ terms, each term and every partial sum rounded to float16: accumulation in float16."""
-    total = np.zeros(terms.shape[1:], dtype=np.float16)
-    for term in terms:
-        total = (total + term.astype(np.float16)).astype(np.float16)
-    return total
-
-
-def _weight_gradient_in_float16(delta, a_prev):
-    per_example = delta[:, :, None] * a_prev[:, None, :]  # δ^{x,l} (a^{x,l−1})ᵀ for each x
-    return _sum_in_float16(per_example).astype(delta.dtype) / delta.shape[0]
-
-
-def _bias_gradient_in_float16(delta):
-    return _sum_in_float16(delta).astype(delta.dtype) / delta.shape[0]
-
-
-ACCUMULATING_IN_FLOAT16 = mb.Pieces(bias_gradient=_bias_gradient_in_float16,
-                                    weight_gradient=_weight_gradient_in_float16)
-
-
-def backprop_accumulating_in_float16(net, params, x, y) -> mb.Trace:
-    """manual_bp with one precision bug: BP3 and BP4 sum their per-example terms over the batch
-    in float16 (the rest runs in the inputs' dtype). A float32 sweep must fail it
-    (`bp-oracle verify --dtype float32 --backprop bp_oracle.sweep.precision:backprop_accumulating_in_float16`)."""
-    params = net.check_params(params)
-    x, y = net.check_batch(x, y)
-    return mb.trace_with(net, params, x, y, ACCUMULATING_IN_FLOAT16)

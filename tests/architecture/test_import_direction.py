@@ -26,8 +26,8 @@ EXAMPLES = ROOT / "scripts" / "examples"
 
 # bp_oracle's modules that may load manual_bp: the sweep that proves it, the plugins that register
 # a user's function on every side, and the commands that train with it
-MAY_LOAD_MANUAL_BP = {"bp_oracle.sweep", "bp_oracle.custom", "bp_oracle.commands.train",
-                      "bp_oracle.commands.diagnose", "bp_oracle.commands.verify"}
+MAY_LOAD_MANUAL_BP = {"bp_oracle.sweep", "bp_oracle.custom", "bp_oracle.commands.train_command",
+                      "bp_oracle.commands.diagnose_command", "bp_oracle.commands.verify_command"}
 
 FORBIDDEN = {  # package → the top-level names its modules must never import
     "bp_spec": {"manual_bp", "autodiff_ref", "bp_oracle", "jax", "jaxlib"},

@@ -6,7 +6,7 @@ import sys
 
 def test_verify_and_check_import_without_hypothesis_or_pytest():
     code = ("import sys; sys.modules['hypothesis'] = None; sys.modules['pytest'] = None\n"
-            "import bp_oracle.cli, bp_oracle.sweep.verify, bp_oracle.check, bp_oracle.vectors\n"
+            "import bp_oracle.cli, bp_oracle.sweep.engine, bp_oracle.check, bp_oracle.vectors\n"
             "from bp_oracle.commands import COMMANDS, load\n"
             "for name in COMMANDS: load(name)\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 import manual_bp as mb
-from autodiff_ref import (finite_difference_gradients, forward_mode_gradients, near_kink,
-                          reference_trace)
+from autodiff_ref import finite_difference_gradients, forward_mode_gradients, reference_trace
 from autodiff_ref.padded import PaddedShape, padded_reference_traces
 from bp_oracle.agreement import agreement
 from bp_spec import admissible_output_activations, hidden_activations, make_case
+from bp_spec.kinks import near_kink
 from bp_spec.strategies import cases
 from bp_oracle.tolerance import TOLERANCES, compare
 

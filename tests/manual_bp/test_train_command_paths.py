@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from bp_oracle.commands import diagnose as diagnose_command
-from bp_oracle.commands import train as train_command
+from bp_oracle.commands import diagnose_command as diagnose_command
+from bp_oracle.commands import train_command as train_command
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import manual_bp as mb
-from autodiff_ref.trajectory import reference_sgd_steps
+from autodiff_ref.reference_sgd import reference_sgd_steps
 from bp_oracle.tolerance import TOLERANCES
-from bp_oracle.trajectory import trajectory_divergence
+from bp_oracle.training_trajectory import trajectory_divergence
 from bp_spec.schedule import mini_batch_order
 from broken_backprops import BROKEN
 from manual_bp.data import Dataset

@@ -80,7 +80,7 @@ def test_a_blocks_agreements_are_each_networks_agreement():
     import manual_bp as mb
     from autodiff_ref.padded import padded_reference_traces
     from bp_oracle.agreement import agreement, agreements
-    from bp_oracle.sweep.verify import sweep_case
+    from bp_oracle.sweep.engine import sweep_case
 
     cases = [sweep_case(5, i) for i in range(12)]
     refs = padded_reference_traces(cases)

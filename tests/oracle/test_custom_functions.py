@@ -10,7 +10,7 @@ import pytest
 
 import manual_bp as mb
 from bp_oracle import cli, custom
-from bp_oracle.sweep import verify as V
+from bp_oracle.sweep import engine as V
 from autodiff_ref.reference import JAX_ACTIVATIONS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "verify.md"

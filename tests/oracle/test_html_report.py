@@ -14,7 +14,7 @@ import pytest
 
 import manual_bp as mb
 from bp_oracle.check import check_implementation
-from bp_oracle.html_report import cases as html_cases
+from bp_oracle.html_report import failing_cases as html_cases
 from bp_oracle.html_report import check_page, pictures
 from bp_oracle.report import to_json
 from bp_oracle.tolerance import Comparison, Tolerance

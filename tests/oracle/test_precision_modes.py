@@ -9,13 +9,13 @@ import pytest
 
 import manual_bp as mb
 from bp_oracle import cli
-from bp_oracle.sweep import verify as V
-from bp_oracle.sweep.precision import (BFloat16Emulated, backprop_accumulating_in_float16,
-                                    emulated_backprop_trace, in_dtype, round_to_bfloat16)
+from bp_oracle.sweep import engine as V
+from bp_oracle.sweep.precision import BFloat16Emulated, emulated_backprop_trace, in_dtype, round_to_bfloat16
 from bp_oracle.tolerance import (PRECISION_MODELS, TOLERANCES, Tolerance, growth, tolerance_for,
                                     tolerance_for_case)
 
-from broken_backprops import BROKEN
+from bp_oracle.triangulation import blame
+from broken_backprops import BROKEN, backprop_accumulating_in_float16
 
 SEED = 0
 
@@ -34,7 +34,7 @@ def test_a_backprop_accumulating_in_float16_fails_the_float32_sweep():
     summary = V.run_sweep(SEED, range(48), options)
     assert len(summary.failures) >= 24, "float16 accumulation passed the float32 tolerance"
     for r in summary.failures:
-        assert any(w.blames == "candidate" for w in r.witnesses), r.verdict
+        assert any(blame(w) == "candidate" for w in r.witnesses), r.verdict
         assert "is wrong" in r.verdict and "REFERENCE" not in r.verdict
     # the same variant is fine by the float16 tolerance: the float32 failures are its precision
     assert not V.run_sweep(SEED, range(24), V.SweepOptions("float16", backprop_accumulating_in_float16)).failures
@@ -50,7 +50,7 @@ def test_every_broken_backprop_still_fails_the_float16_sweep(bug):
 def test_cli_float32_passes_manual_bp_and_fails_float16_accumulation(capsys):
     assert cli.main(["verify", "--cases", "16", "--dtype", "float32", "--no-progress"]) == 0
     assert cli.main(["verify", "--cases", "16", "--dtype", "float32", "--no-progress", "--backprop",
-                     "bp_oracle.sweep.precision:backprop_accumulating_in_float16"]) == 1
+                     "broken_backprops:backprop_accumulating_in_float16"]) == 1
     assert "DISAGREE" in capsys.readouterr().out
 
 

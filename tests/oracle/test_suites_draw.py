@@ -12,7 +12,7 @@ from bp_oracle import FAIL, PASS, SKIP, check_implementation, failure_lines
 from bp_oracle.check import Plan, plan_cases
 from bp_oracle.dtypes import round_to
 from bp_oracle.suites import Scope, build_suite
-from bp_oracle.sweep.precision import ACCUMULATING_IN_FLOAT16
+from broken_backprops import ACCUMULATING_IN_FLOAT16
 
 
 def _features(cases):

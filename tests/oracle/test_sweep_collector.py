@@ -4,7 +4,7 @@ sweep's worker), and given back as it was; `run_sweep` called as a library never
 import gc
 
 from bp_oracle.sweep import collector
-from bp_oracle.sweep import verify as V
+from bp_oracle.sweep import engine as V
 
 
 def _state():

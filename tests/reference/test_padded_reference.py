@@ -14,7 +14,7 @@ from autodiff_ref import padded
 from autodiff_ref.padded import PaddedShape, pad, padded_reference_traces, shape_for, tables
 from autodiff_ref.reference import reference_trace
 from bp_spec.cases import make_case
-from bp_oracle.sweep.verify import run_sweep
+from bp_oracle.sweep.engine import run_sweep
 
 # Six networks that between them use every activation, cost, depth 1..5, widths 1 and 12,
 # batches 1 and 8, l2 and l1, and a softmax that padding must not spread over absent neurons.

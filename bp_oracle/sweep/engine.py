@@ -25,15 +25,16 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-import manual_bp as mb
 from autodiff_ref.padded import padded_reference_traces_started
-from autodiff_ref.witnesses import KINK_MARGIN, Witness, crossed_kinks, disagreement_witnesses, near_kink
+from autodiff_ref.witnesses import KINK_MARGIN, Witness, disagreement_witnesses
 from bp_spec import ACTIVATIONS, COSTS, Network, admissible_output_activations, output_only
 from bp_spec.cases import Case, make_case, random_network
+from bp_spec.kinks import crossed_kinks, near_kink
 
 from .. import custom
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
+from ..triangulation import which_side
 from .collector import tune_for_sweeping
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
 
@@ -323,23 +324,7 @@ def _witness(items) -> None:
 
 def _verdict(result: CaseResult) -> str:
     """Which side is wrong, in one line."""
-    who = result.options.candidate_name
-    if not result.witnesses:
-        return ("the forward pass (z, a or the cost) differs: there is no derivative for finite differences "
-                "to witness; the reference's forward pass is plain jax")
-    blamed = {w.blames for w in result.witnesses}
-    if blamed == {"kink"}:
-        return ("at a kink: every finite-difference step crosses it, so the case is judged by the derivative "
-                "convention the reference follows (relu'(0) = 0, leaky_relu'(0) = 1, d|w|/dw = +1 at 0): "
-                f"{who} does not follow it, or is wrong")
-    where = lambda side: ", ".join(f"{w.quantity} at layer {w.layer}" for w in result.witnesses if w.blames == side)  # noqa: E731
-    if "reference" in blamed:
-        return f"finite differences side with {who}, against jax.grad: the REFERENCE is wrong ({where('reference')})"
-    if "candidate" in blamed:
-        return f"finite differences side with jax.grad: {who} is wrong ({where('candidate')})"
-    if "neither" in blamed:
-        return f"finite differences agree with neither side ({where('neither')})"
-    return "inconclusive: the disagreement is below what finite differences resolve"
+    return which_side(result.witnesses, result.options.candidate_name)
 
 
 # --- a sweep -----------------------------------------------------------------------------------
@@ -433,7 +418,7 @@ def _worker_init(options: SweepOptions, settings: dict) -> None:
 
 
 # failing networks whose wrong tensors a sweep keeps: the HTML page draws that many in full
-# (html_report.cases.FULL_CASES) and lists the rest by line, so keeping every one would only fill
+# (html_report.failing_cases.FULL_CASES) and lists the rest by line, so keeping every one would only fill
 # memory in a long sweep of a broken backprop
 WRONG_TENSORS_KEPT = 20
 
@@ -481,13 +466,6 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
     return summary
 
 
-def verify_case(seed: int, index: int, tol: Tolerance | None = None,
-                options: SweepOptions = SweepOptions()) -> CaseResult:
-    """One case of a sweep, exactly as the sweep checks it (`tol` overrides the dtype's tolerance)."""
-    if tol is None:
-        return verify_cases(seed, [index], options)[0]
-    from autodiff_ref.reference import reference_trace
-
-    case = sweep_case(seed, index, setup(options).focus)
-    checks = agreement(mb.backprop_trace(*case), reference_trace(*case), tol)
-    return CaseResult(seed, index, case.net, case.x.shape[0], checks, options, tol)
+def verify_case(seed: int, index: int, options: SweepOptions = SweepOptions()) -> CaseResult:
+    """One case of a sweep, exactly as the sweep checks it."""
+    return verify_cases(seed, [index], options)[0]

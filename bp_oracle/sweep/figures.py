@@ -25,7 +25,8 @@ from typing import Sequence
 import numpy as np
 
 from ..tolerance import PRECISION_MODELS, TOLERANCES
-from .verify import CaseResult, Summary
+from ..triangulation import describe as describe_witness
+from .engine import CaseResult, Summary
 
 FLOOR = 1e-18  # an error of exactly 0 is drawn here on the log scales
 COLOURS = {"float64": "tab:blue", "float32": "tab:orange", "float16": "tab:green", "bfloat16": "tab:red"}
@@ -57,7 +58,7 @@ def _failure(r: CaseResult) -> dict:
     return {"index": r.index, "replay": r.replay, "network": r.net.to_dict(), "m": r.m,
             "verdict": r.verdict, "error": r.error,
             "failed_checks": [c.describe() for c in r.judged if not c.ok],
-            "witnesses": [w.describe(r.options.candidate_name) for w in r.witnesses],
+            "witnesses": [describe_witness(w, r.options.candidate_name) for w in r.witnesses],
             "worst": worst.describe() if worst else None}
 
 
@@ -160,7 +161,7 @@ def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: boo
                 ET.SubElement(case, "skipped", message=f"{who} raised NotImplementedError: {r.skipped}")
             elif not r.ok:
                 lines = [c.describe() for c in r.judged if not c.ok]
-                lines += [f"witness: {w.describe(r.options.candidate_name)}" for w in r.witnesses]
+                lines += [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
                 lines += [f"verdict: {r.verdict}", f"replay: {r.replay}"]
                 node = ET.SubElement(case, "error" if r.error is not None else "failure",
                                      message=f"{r.verdict}; replay: {r.replay}",

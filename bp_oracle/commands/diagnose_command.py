@@ -21,7 +21,7 @@ from manual_bp.diagnostics import (NEAR_ZERO_THRESHOLD, SATURATION_THRESHOLD, La
                                    layer_diagnostics, saturated_neuron_demo)
 from manual_bp.training import evaluate, one_hot, train
 
-from .train import (non_negative_float, positive_int, add_training_arguments, build_network,
+from .train_command import (non_negative_float, positive_int, add_training_arguments, build_network,
                     check_output_file, format_epoch, load_data, settings, write_json)
 
 # Nielsen's chapter-5 setting (η = 0.1, mini-batch 10, cross-entropy, measured on 1,000 training

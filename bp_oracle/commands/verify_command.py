@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from ..tolerance import DTYPES, PRECISION_MODELS, TOLERANCES
+from ..triangulation import describe as describe_witness
 from ..errors import user_input
 from ._args import (add_html_argument, add_output_arguments, command_help, exit_codes, non_negative_int, output_file,
                     output_for, positive_int, usage_error)
@@ -112,12 +113,12 @@ def run(args) -> int:
     if args.replay and args.html:
         raise usage_error("--html writes a sweep's networks: not with --replay")
     if args.report or args.html:
-        from ..sweep.report import require_matplotlib
+        from ..sweep.figures import require_matplotlib
         with user_input():  # the plots need matplotlib (the `plots` extra): one line, exit 2
             require_matplotlib()
     if args.report:
         _report_folder(args.report)  # before the sweep: a long run must not end in "cannot write"
-    from ..sweep.verify import SweepOptions, setup  # the sweep loads manual_bp: only here
+    from ..sweep.engine import SweepOptions, setup  # the sweep loads manual_bp: only here
     options = [SweepOptions(dtype, args.backprop, tuple(args.plugin)) for dtype in args.dtype]
     with user_input():
         focus = setup(options[0]).focus  # loads plugins and the backprop: a bad one is one line, exit 2
@@ -138,7 +139,7 @@ def run(args) -> int:
             lines.append(line)
     plots = {}  # the PNGs --report drew, for the page to embed instead of drawing them again
     if args.report:
-        from ..sweep.report import write
+        from ..sweep.figures import write
         for path in write(args.report, summaries, todo.start, checks):
             out.line(f"wrote {path}")
             if path.suffix == ".png":
@@ -151,7 +152,7 @@ def run(args) -> int:
         write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
         out.line(f"HTML report: {args.html}")
     if args.junit:
-        from ..sweep.report import write_junit
+        from ..sweep.figures import write_junit
         write_junit(args.junit, summaries, checks, allow_skip=args.allow_skip, html=args.html)
         out.line(f"wrote {args.junit}")
     out.annotate_items(annotations, LIST_ALL, "bp-oracle verify")
@@ -178,7 +179,7 @@ def _sweep(out, args, options, todo: range):
     """One sweep: its table, its summary line, its failures (capped) and SKIPs; returns the summary,
     what fails the run, as items to annotate (empty: it passes), and the summary line."""
     from ..report import Item, ProgressReporter
-    from ..sweep.verify import run_sweep
+    from ..sweep.engine import run_sweep
 
     with ProgressReporter(f"verify {options.dtype}", len(todo), enabled=not args.no_progress) as progress:
         summary = run_sweep(args.seed, todo, options, jobs=args.jobs, on_progress=progress.advance)
@@ -241,7 +242,7 @@ def _policy(dtype: str) -> str:
 def _table(summary, todo: range):
     from rich.table import Table
 
-    from ..sweep.report import TABLE_CAPTION, table_rows
+    from ..sweep.figures import TABLE_CAPTION, table_rows
 
     opts = summary.options
     t = Table(title=f"{opts.candidate_name} vs jax.grad, {opts.dtype}, seed {summary.seed}", title_justify="left")
@@ -259,7 +260,7 @@ def _table(summary, todo: range):
 
 
 def _replay_one(out, seed: int, index: int, options, allow_skip: bool = False) -> int:
-    from ..sweep.verify import verify_cases
+    from ..sweep.engine import verify_cases
 
     r = verify_cases(seed, [index], options)[0]
     out.line(f"case seed {seed} index {index}, {options.dtype}: {r.net.to_dict()} m={r.m}")
@@ -280,7 +281,7 @@ def _replay_one(out, seed: int, index: int, options, allow_skip: bool = False) -
         judged = c in r.judged
         out.line(f"  {'ok  ' if c.ok else 'FAIL' if judged else 'skip'} {c.describe()}")
     for w in r.witnesses:
-        out.line(f"  witness: {w.describe(options.candidate_name)}")
+        out.line(f"  witness: {describe_witness(w, options.candidate_name)}")
     if not r.ok:
         out.line(f"  verdict: {r.verdict}")
     for line in _second_opinions(r, seed, index, options):
@@ -296,7 +297,7 @@ def _second_opinions(r, seed: int, index: int, options) -> list[str]:
     from autodiff_ref.padded import padded_reference_traces
     from ..sweep.precision import in_dtype, run_candidate
     from autodiff_ref.reference import reference_trace
-    from ..sweep.verify import _as_record, setup, sweep_case
+    from ..sweep.engine import _as_record, setup, sweep_case
     from autodiff_ref.witnesses import finite_difference_gradients
 
     run = setup(options)

@@ -1,5 +1,5 @@
 """Judging a training trajectory: manual_bp's SGD against the reference's jax.grad twin
-(`autodiff_ref.trajectory`), step by step, with the float64 tolerance policy."""
+(`autodiff_ref.reference_sgd`), step by step, with the float64 tolerance policy."""
 
 from __future__ import annotations
 
