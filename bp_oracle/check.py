@@ -338,13 +338,7 @@ def failure_lines(report: Report) -> list[str]:
     """Root causes first, each FAIL with what follows from it, then ERRORs."""
     lines = []
     for r in report.by_outcome(FAIL):
-        root = r.verdict.root
-        lines.append(f"FAIL {root.line(r.case.id)}")
-        followers = [f for f in r.verdict.findings if not f.root]
-        if followers:
-            names = ", ".join(f"{f.check.equation} {f.check.quantity} at layer {f.check.layer}"
-                              if f.check.layer else f"{f.check.equation} {f.check.quantity}" for f in followers)
-            lines.append(f"     follows from it: {names}")
+        lines += r.verdict.failure_lines(r.case.id)
     for r in report.by_outcome(ERROR):
         lines.append(f"ERROR {r.case.id}: {r.verdict.message}")
     lines += [f"ERROR {p}" for p in report.problems]

@@ -81,7 +81,8 @@ def _kinks_hit(case: OracleCase, z: list[np.ndarray]) -> dict[str, tuple[float, 
     return hit
 
 
-def _from_trace(case: OracleCase, ref) -> Expected:
+def expected_from_trace(case: OracleCase, ref) -> Expected:
+    """The answers of one case from the reference's record of it (z, a, δ, cost, gradients)."""
     net = case.net
     exp = Expected(ref.z, ref.a, ref.delta, ref.cost, ref.grads,
                    pending_hint_data=lambda: _hint_data(case, ref.a[-1], ref.z[-1]))
@@ -100,7 +101,7 @@ def _from_trace(case: OracleCase, ref) -> Expected:
 
 def expected_for(case: OracleCase) -> Expected:
     """One case by the plain reference (one compilation per network shape)."""
-    return _from_trace(case, reference_trace(case.net, case.params, case.x, case.y))
+    return expected_from_trace(case, reference_trace(case.net, case.params, case.x, case.y))
 
 
 # Wider than this, a network is computed by the plain reference, one compilation per shape: padding
@@ -132,10 +133,10 @@ def expected_for_cases(cases: Sequence[OracleCase]) -> list[Expected]:
     the answers to these very cases are kept (bp_oracle/answer_cache.py), from there."""
     kept = answer_cache.load(cases)
     if kept is not None:
-        return [_from_trace(c, t) for c, t in zip(cases, kept)]
+        return [expected_from_trace(c, t) for c, t in zip(cases, kept)]
     computed = reference_answers(cases)
     answer_cache.store(cases, computed)
-    return [_from_trace(c, t) for c, t in zip(cases, computed)]
+    return [expected_from_trace(c, t) for c, t in zip(cases, computed)]
 
 
 def reference_answers(cases: Sequence[OracleCase]) -> list:

@@ -58,8 +58,14 @@ class Finding:
     root: bool = False
     # the whole tensors, for a picture of where they differ (the HTML report's heatmaps): what was
     # sent, and the right answers it was judged against (float64; None where not kept)
-    got: Optional[np.ndarray] = field(default=None, repr=False)
-    expected: Optional[np.ndarray] = field(default=None, repr=False)
+    got: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+    expected: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The tensor, as "BP4 dC/dW at layer 2"."""
+        layer = f" at layer {self.check.layer}" if self.check.layer else ""
+        return f"{self.check.equation} {self.check.quantity}{layer}"
 
     def line(self, case_id: str) -> str:
         c = self.check.comparison
@@ -74,14 +80,34 @@ class Finding:
 
 @dataclass
 class Verdict:
+    """The verdict on one case, whichever command judged it (check, grade, verify, the fixture).
+
+    outcome: PASS, FAIL, ERROR or SKIP.
+    findings: for a FAIL, every wrong tensor, the root cause first.
+    message: for ERROR and SKIP, and notes on a PASS (e.g. a kink convention).
+    sent: the quantities the response gave, all judged: "z", "a", "cost", "delta", "grads".
+    witnesses: finite differences along the disagreements (autodiff_ref.witnesses), where asked for.
+    side: which side the witnesses say is wrong, in a line (bp_oracle.triangulation).
+    """
+
     outcome: str
     findings: list[Finding] = field(default_factory=list)
-    message: str = ""  # for ERROR and SKIP, and notes on a PASS (e.g. a kink convention)
-    sent: tuple[str, ...] = ()  # the quantities the response gave, all judged: "z", "a", "cost", "delta", "grads"
+    message: str = ""
+    sent: tuple[str, ...] = ()
+    witnesses: list = field(default_factory=list)
+    side: str = ""
 
     @property
     def root(self) -> Optional[Finding]:
         return next((f for f in self.findings if f.root), None)
+
+    def failure_lines(self, case_id: str) -> list[str]:
+        """A FAIL as every command prints it: the root cause, then what follows from it."""
+        lines = [f"FAIL {self.root.line(case_id)}"]
+        followers = [f.name for f in self.findings if not f.root]
+        if followers:
+            lines.append(f"     follows from it: {', '.join(followers)}")
+        return lines
 
 
 def _close(got, predicted, tol: Tolerance) -> bool:

@@ -274,13 +274,8 @@ def failure_items(report: Report) -> tuple[list[Item], list[Item]]:
     items = []
     for r in report.by_outcome(FAIL):
         root = r.verdict.root
-        lines = [f"FAIL {root.line(r.case.id)}"]
-        followers = [f for f in r.verdict.findings if not f.root]
-        if followers:
-            names = ", ".join(f"{f.check.equation} {f.check.quantity} at layer {f.check.layer}"
-                              if f.check.layer else f"{f.check.equation} {f.check.quantity}" for f in followers)
-            lines.append(f"     follows from it: {names}")
-        items.append(Item(lines, ident=r.case.id, title=f"{tool}: FAIL {r.case.id}", message=root.line(r.case.id)))
+        items.append(Item(r.verdict.failure_lines(r.case.id), ident=r.case.id, title=f"{tool}: FAIL {r.case.id}",
+                          message=root.line(r.case.id)))
     for r in report.by_outcome(ERROR):
         message = r.verdict.message
         # the same message but for the case's own id (a wrong id, say) is the same message

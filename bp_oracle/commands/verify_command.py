@@ -217,12 +217,11 @@ def _failure_item(r):
     from ..report import Item
 
     lines = [f"FAIL seed {r.seed} index {r.index}: {r.net.to_dict()} m={r.m}"]
-    bad = [c for c in r.judged if not c.ok]
-    lines += [f"  {c.describe()}" for c in bad[:3]]
-    if len(bad) > 3:
-        lines.append(f"  … and {len(bad) - 3} more tensors")
-    lines += [f"  verdict: {r.verdict}", f"  replay: {r.replay}"]
-    message = "; ".join(([bad[0].describe()] if bad else []) + [f"verdict: {r.verdict}", f"replay: {r.replay}"])
+    root = r.verdict.root
+    if root is not None:  # the judge's root cause, its hint, and what follows from it, as check prints them
+        lines += ["  " + line.removeprefix("FAIL ") for line in r.verdict.failure_lines(r.id)]
+    lines += [f"  verdict: {r.side}", f"  replay: {r.replay}"]
+    message = "; ".join(([root.line(r.id)] if root else []) + [f"verdict: {r.side}", f"replay: {r.replay}"])
     return Item(lines, key=None if r.error is None else f"raised {r.error}", ident=f"{r.seed}:{r.index}",
                 title=f"bp-oracle verify {r.options.dtype}: FAIL {r.seed}:{r.index}", message=message)
 
@@ -283,7 +282,9 @@ def _replay_one(out, seed: int, index: int, options, allow_skip: bool = False) -
     for w in r.witnesses:
         out.line(f"  witness: {describe_witness(w, options.candidate_name)}")
     if not r.ok:
-        out.line(f"  verdict: {r.verdict}")
+        for line in r.verdict.failure_lines(r.id) if r.verdict.root else []:
+            out.line("  " + line.removeprefix("FAIL ").replace(f"{r.id}: ", "root cause: ", 1))
+        out.line(f"  verdict: {r.side}")
     for line in _second_opinions(r, seed, index, options):
         out.line(f"  {line}")
     return 0 if r.ok else 1

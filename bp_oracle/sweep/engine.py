@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from multiprocessing import get_context
 from typing import Callable, Iterable, Sequence
 
@@ -33,6 +34,9 @@ from bp_spec.kinks import crossed_kinks, near_kink
 
 from .. import custom
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
+from ..expected import expected_from_trace
+from ..judge import ERROR, FAIL, PASS, Finding, Verdict, judge
+from ..suites import OracleCase
 from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
 from ..triangulation import which_side
 from .collector import tune_for_sweeping
@@ -176,8 +180,10 @@ class CaseResult:
     saturated: bool = False  # an output the dtype cannot resolve under cross-entropy (tolerance.py)
     error: str | None = None  # the candidate raised this
     skipped: str | None = None  # the candidate raised NotImplementedError (with this message): a SKIP
-    witnesses: list[Witness] = field(default_factory=list)
-    verdict: str = ""  # for a failure: which side is wrong, and who says so
+    # for a network whose tensors disagree: the judge's verdict, as `bp-oracle check` gives it (the
+    # root cause's equation, layer and hint, what follows from it), with the finite-difference
+    # witnesses and which side they say is wrong; None while every tensor agrees
+    verdict: Verdict | None = None
     # each wrong tensor whole, (got, reference) in float64 by (quantity, layer): the HTML report's heatmaps
     wrong: dict = field(default_factory=dict, repr=False)
 
@@ -194,8 +200,24 @@ class CaseResult:
 
     @property
     def ok(self) -> bool:
-        """Judged and right (a SKIP is not ok, nor a failure: see `Summary.skips`)."""
-        return self.error is None and self.skipped is None and all(c.ok for c in self.judged)
+        """Judged and right (a SKIP is not ok, nor a failure: see `Summary.skips`): every tensor
+        agrees, or the judge accepted the disagreement (another subgradient at a kink)."""
+        if self.error is not None or self.skipped is not None:
+            return False
+        return all(c.ok for c in self.judged) or (self.verdict is not None and self.verdict.outcome == PASS)
+
+    @property
+    def witnesses(self) -> list[Witness]:
+        return self.verdict.witnesses if self.verdict is not None else []
+
+    @property
+    def side(self) -> str:
+        """For a failure: which side is wrong, and who says so."""
+        return self.verdict.side if self.verdict is not None else ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.seed}:{self.index}"
 
     @property
     def failed(self) -> bool:
@@ -287,16 +309,38 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
             result.checks = []
         except Exception as e:  # noqa: BLE001  (the candidate's bug is a finding, not a crash)
             result.error = f"{type(e).__name__}: {e}"
-            result.verdict = f"{options.candidate_name} raised {result.error}"
+            message = f"{options.candidate_name} raised {result.error}"
+            result.verdict = Verdict(ERROR, message=message, side=message)
         if result.failed and result.error is None:
-            for c in result.judged:
-                if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
-                    witness_items.append((result, exact, c))
+            result.verdict = _judged(result, exact, ref, answer)
+            if not result.ok:
+                for c in result.judged:
+                    if not c.ok and c.quantity in ("delta", "dC/dW", "dC/db"):
+                        witness_items.append((result, exact, c))
     _witness(witness_items)
     for result in results:
-        if result.failed and not result.verdict:
-            result.verdict = _verdict(result)
+        if result.verdict is not None and result.verdict.outcome == FAIL:
+            result.verdict.side = which_side(result.witnesses, options.candidate_name)
     return results
+
+
+def _judged(result: CaseResult, exact: Case, ref, answer) -> Verdict:
+    """The verdict of `bp-oracle check`'s judge on a network whose tensors disagree: the root
+    cause in the order errors propagate, its equation, layer and hint, and what follows from it.
+    Where the dtype cannot resolve the backward pass only the forward pass is judged, so only its
+    failures are named."""
+    if result.beyond_dtype:
+        findings = [Finding(c, c.equation) for c in result.judged if not c.ok]
+        findings[0].root = True
+        return Verdict(FAIL, findings)
+    net, params, x, y = exact
+    case = OracleCase(result.id, net, params, x, y, ())
+    got = SimpleNamespace(**{q: getattr(answer, q, None) for q in ("z", "a", "delta", "cost")}, grads=answer.grads)
+    with np.errstate(all="ignore"):  # a non-finite answer is a failing tensor, quietly
+        verdict = judge(case, expected_from_trace(case, ref), got, result.tolerance)
+    for f in verdict.findings:  # the whole tensors are kept (result.wrong) for the first failures only
+        f.got = f.expected = None
+    return verdict
 
 
 def _block_agreements(results: list[CaseResult], refs, answers) -> dict[int, list[Check]]:
@@ -319,12 +363,7 @@ def _witness(items) -> None:
     witnesses = disagreement_witnesses([(exact, c.quantity, c.layer, *result.wrong[(c.quantity, c.layer)])
                                         for result, exact, c in items])
     for (result, *_), witness in zip(items, witnesses):
-        result.witnesses.append(witness)
-
-
-def _verdict(result: CaseResult) -> str:
-    """Which side is wrong, in one line."""
-    return which_side(result.witnesses, result.options.candidate_name)
+        result.verdict.witnesses.append(witness)
 
 
 # --- a sweep -----------------------------------------------------------------------------------

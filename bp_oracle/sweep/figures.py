@@ -56,10 +56,20 @@ def _case_row(r: CaseResult) -> dict:
 def _failure(r: CaseResult) -> dict:
     worst = r.worst
     return {"index": r.index, "replay": r.replay, "network": r.net.to_dict(), "m": r.m,
-            "verdict": r.verdict, "error": r.error,
+            "verdict": r.side, "error": r.error, "root_cause": _root_cause(r),
             "failed_checks": [c.describe() for c in r.judged if not c.ok],
             "witnesses": [describe_witness(w, r.options.candidate_name) for w in r.witnesses],
             "worst": worst.describe() if worst else None}
+
+
+def _root_cause(r: CaseResult) -> dict | None:
+    """The judge's root cause, with the fields check's JSON report gives a finding."""
+    root = r.verdict.root if r.verdict is not None else None
+    if root is None:
+        return None
+    c = root.check.comparison
+    return {"equation": root.equation, "layer": root.check.layer, "quantity": root.check.quantity,
+            "index": list(c.index), "hint": root.hint, "inferred": root.inferred, "line": root.line(r.id)}
 
 
 def _tolerance_model(dtype: str) -> dict:
@@ -160,11 +170,12 @@ def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: boo
             if r.skipped is not None:
                 ET.SubElement(case, "skipped", message=f"{who} raised NotImplementedError: {r.skipped}")
             elif not r.ok:
-                lines = [c.describe() for c in r.judged if not c.ok]
+                lines = r.verdict.failure_lines(r.id) if r.verdict.root else []
+                lines += [c.describe() for c in r.judged if not c.ok]
                 lines += [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
-                lines += [f"verdict: {r.verdict}", f"replay: {r.replay}"]
+                lines += [f"verdict: {r.side}", f"replay: {r.replay}"]
                 node = ET.SubElement(case, "error" if r.error is not None else "failure",
-                                     message=f"{r.verdict}; replay: {r.replay}",
+                                     message=f"{r.side}; replay: {r.replay}",
                                      type="ERROR" if r.error is not None else "DISAGREE")
                 node.text = "\n".join(lines)
     tree = ET.ElementTree(root)

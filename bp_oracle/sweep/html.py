@@ -27,8 +27,9 @@ def failing_case(r: CaseResult) -> FailingCase:
             wrong.append(WrongTensor(c.quantity, c.layer, c.equation, c.comparison, got, ref, root=not wrong))
     given = tuple(sorted({c.quantity for c in r.checks if c.quantity in ("z", "a", "cost", "delta")})) + ("grads",)
     head = wrong[0] if wrong else None
-    headline = next(c for c in r.judged if not c.ok).describe() if head else r.verdict
-    notes = [f"verdict: {r.verdict}"] + [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
+    root = r.verdict.root if r.verdict is not None else None
+    headline = root.line(r.id) if root else next(c for c in r.judged if not c.ok).describe() if head else r.side
+    notes = [f"verdict: {r.side}"] + [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
     notes.append(f"replay: {r.replay}")
     return FailingCase(f"{r.seed}:{r.index}", r.net, r.m, r.options.dtype, r.tolerance, given, wrong, headline, notes)
 

@@ -112,7 +112,7 @@ def test_a_sweep_of_networks_using_swish_passes(plugins):
     summary = V.run_sweep(0, range(48), V.SweepOptions(plugins=(plugins["swish.py"],)))
     assert all("swish" in r.net.activations for r in summary.results)
     assert not any("swish_wrong" in r.net.activations for r in summary.results)  # only what it registered
-    assert not summary.failures, [r.verdict for r in summary.failures]
+    assert not summary.failures, [r.side for r in summary.failures]
 
 
 def test_the_wrong_derivative_fails_the_sweep_and_the_witness_blames_manual_bp(plugins):
@@ -120,7 +120,7 @@ def test_the_wrong_derivative_fails_the_sweep_and_the_witness_blames_manual_bp(p
     wrong = [r for r in summary.results if "swish_wrong" in r.net.activations[:-1]]  # BP2 uses σ'
     assert wrong and all(not r.ok for r in wrong)
     for r in summary.failures:
-        assert "manual_bp is wrong" in r.verdict or "kink" in r.verdict, r.verdict
+        assert "manual_bp is wrong" in r.side or "kink" in r.side, r.side
         assert {c.equation for c in r.judged if not c.ok} & {"BP1", "BP2"}
 
 
@@ -129,7 +129,7 @@ def test_a_custom_cost_and_a_kinked_activation_sweep_clean(plugins):
     uses = lambda r: r.net.cost == "pseudo_huber" and "hard_tanh" in r.net.activations  # noqa: E731
     assert all(uses(r) for r in summary.results)
     bad = [r for r in summary.failures if "hard_tanh_bad_kink" not in r.net.activations]
-    assert not bad, [r.verdict for r in bad]
+    assert not bad, [r.side for r in bad]
 
 
 def test_cross_entropy_on_a_registered_output_is_judged_with_its_conditioning(plugins):
@@ -145,7 +145,7 @@ def test_cross_entropy_on_a_registered_output_is_judged_with_its_conditioning(pl
     summary = V.run_sweep(0, range(48), options)
     general = [r for r in summary.results if r.net.cost == "cross_entropy" and r.net.activations[-1] == "logistic"]
     assert general and all(r.kappa > 0 for r in general)
-    assert not summary.failures, [r.verdict for r in summary.failures]
+    assert not summary.failures, [r.side for r in summary.failures]
 
 
 def test_cli_plugin_prints_the_derivative_check_and_fails_a_wrong_one(plugins, capsys):
