@@ -39,6 +39,9 @@ class Plan:
         is then drawn inside them, and a SKIP among them is a failure. None: everything.
     allow_skip: without `supports`, accept SKIPs (otherwise any SKIP fails the check).
     rtol, atol: a tolerance for every case instead of the per-case one (the report says so).
+    witness: for every FAIL, central differences of the cost along each wrong δ or gradient
+        (autodiff_ref.witnesses) say which side is wrong, as `bp-oracle verify` does (the
+        finite-difference function compiles once per padded shape: slower).
     """
 
     suite: str = "quick"
@@ -50,6 +53,7 @@ class Plan:
     allow_skip: bool = False
     rtol: float | None = None
     atol: float | None = None
+    witness: bool = False
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -70,13 +74,13 @@ class Plan:
 
 
 def plan_of(suite="quick", seed=0, include=(), exclude=(), dtype="float64", supports=None, allow_skip=False,
-            rtol=None, atol=None) -> Plan:
+            rtol=None, atol=None, witness=False) -> Plan:
     """A `Plan` from the loose arguments of the public functions."""
     if isinstance(supports, str):
         supports = supports.split(",")
     return Plan(suite, int(seed), tuple(include), tuple(exclude), dtype,
                 None if supports is None else tuple(sorted(str(s).strip() for s in supports if str(s).strip())),
-                bool(allow_skip), rtol, atol)
+                bool(allow_skip), rtol, atol, bool(witness))
 
 
 @dataclass
@@ -277,7 +281,34 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
                              f"if it is only slow, raise --timeout", report)
     finally:
         impl.close()
+    if plan.witness:
+        add_witnesses(report)
     return report
+
+
+WITNESSED = ("delta", "dC/dW", "dC/db")  # the derivatives finite differences of the cost can witness
+
+
+def add_witnesses(report: Report) -> None:
+    """Finite differences along every wrong δ and gradient of every FAIL, all at once (grouped by
+    padded shape), and which side they say is wrong: the same witness `bp-oracle verify` uses."""
+    from autodiff_ref.witnesses import disagreement_witnesses
+
+    from .triangulation import which_side
+
+    items, owners = [], []
+    for r in report.by_outcome(FAIL):
+        case = r.case
+        for f in r.verdict.findings:
+            if (f.check.quantity in WITNESSED and f.got is not None and f.expected is not None
+                    and f.got.shape == f.expected.shape):
+                items.append(((case.net, case.params, case.x, case.y), f.check.quantity, f.check.layer,
+                              f.got, f.expected))
+                owners.append(r.verdict)
+    for verdict, witness in zip(owners, disagreement_witnesses(items) if items else []):
+        verdict.witnesses.append(witness)
+    for r in report.by_outcome(FAIL):
+        r.verdict.side = which_side(r.verdict.witnesses, "the implementation")
 
 
 def _to_wire(value):
@@ -309,16 +340,17 @@ def _python_response(fn, case: OracleCase, dtype: str = "float64") -> Response:
 def check_implementation(fn: Callable, suite: str = "quick", seed: int = 0,
                          include: Iterable[str] = (), exclude: Iterable[str] = (), *, dtype: str = "float64",
                          supports: Iterable[str] | str | None = None, allow_skip: bool = False,
-                         rtol: float | None = None, atol: float | None = None) -> Report:
+                         rtol: float | None = None, atol: float | None = None, witness: bool = False) -> Report:
     """Judge a Python backprop `fn(net, params, x, y)` on a suite.
 
     `fn` gets a `bp_spec.Network` (`.sizes`, `.activations`, `.cost`, `.l2`, `.l1`), a list of
     `Layer(W, b)` (W is (n_l, n_{l−1})), x (m, n_0) and y (m, n_L), all arrays in `dtype`; it
     returns a list of (∂C/∂W, ∂C/∂b) pairs, or a dict with "grads" and optionally "cost", "z",
     "a", "deltas". Raising NotImplementedError is a SKIP for that case (see `Plan` for how SKIPs,
-    `supports` and `allow_skip` decide the verdict); any other exception is an ERROR for that case.
+    `supports` and `allow_skip` decide the verdict, and what `witness` adds); any other exception
+    is an ERROR for that case.
     """
-    plan = plan_of(suite, seed, include, exclude, dtype, supports, allow_skip, rtol, atol)
+    plan = plan_of(suite, seed, include, exclude, dtype, supports, allow_skip, rtol, atol, witness)
     cases, not_asked = plan_cases(plan)
     report = Report(suite, seed, getattr(fn, "__qualname__", repr(fn)), plan=plan, not_asked=not_asked)
     for case in cases:
@@ -331,6 +363,8 @@ def check_implementation(fn: Callable, suite: str = "quick", seed: int = 0,
         except Exception as e:  # noqa: BLE001  (their bug, reported as the case's ERROR)
             verdict = Verdict(ERROR, message=f"raised {type(e).__name__}: {e}")
         report.results.append(CaseResult(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp)))
+    if plan.witness:
+        add_witnesses(report)
     return report
 
 
@@ -339,6 +373,7 @@ def failure_lines(report: Report) -> list[str]:
     lines = []
     for r in report.by_outcome(FAIL):
         lines += r.verdict.failure_lines(r.case.id)
+        lines += [f"     {line}" for line in r.verdict.witness_lines("the implementation")]
     for r in report.by_outcome(ERROR):
         lines.append(f"ERROR {r.case.id}: {r.verdict.message}")
     lines += [f"ERROR {p}" for p in report.problems]

@@ -109,6 +109,14 @@ class Verdict:
             lines.append(f"     follows from it: {', '.join(followers)}")
         return lines
 
+    def witness_lines(self, candidate_name: str) -> list[str]:
+        """Each finite-difference witness, then which side they say is wrong (none if not asked)."""
+        from .triangulation import describe
+
+        if not self.witnesses and not self.side:
+            return []
+        return [f"witness: {describe(w, candidate_name)}" for w in self.witnesses] + [f"verdict: {self.side}"]
+
 
 def _close(got, predicted, tol: Tolerance) -> bool:
     predicted = np.asarray(predicted, dtype=np.float64)

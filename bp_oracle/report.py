@@ -274,8 +274,9 @@ def failure_items(report: Report) -> tuple[list[Item], list[Item]]:
     items = []
     for r in report.by_outcome(FAIL):
         root = r.verdict.root
-        items.append(Item(r.verdict.failure_lines(r.case.id), ident=r.case.id, title=f"{tool}: FAIL {r.case.id}",
-                          message=root.line(r.case.id)))
+        lines = r.verdict.failure_lines(r.case.id)
+        lines += [f"     {line}" for line in r.verdict.witness_lines("the implementation")]
+        items.append(Item(lines, ident=r.case.id, title=f"{tool}: FAIL {r.case.id}", message=root.line(r.case.id)))
     for r in report.by_outcome(ERROR):
         message = r.verdict.message
         # the same message but for the case's own id (a wrong id, say) is the same message
@@ -344,6 +345,9 @@ def to_json(report: Report) -> dict:
                 "error": f.check.comparison.error, "tolerance": f.check.comparison.bound,
                 "inferred": f.inferred, "hint": f.hint, "line": f.line(r.case.id),
             } for f in r.verdict.findings]
+        if r.verdict.witnesses or r.verdict.side:
+            entry["witnesses"] = r.verdict.witness_lines("the implementation")[:-1]
+            entry["side"] = r.verdict.side
         cases.append(entry)
     plan = report.plan
     return {
@@ -391,8 +395,8 @@ def to_junit(report: Report, html: str | None = None) -> ET.ElementTree:
         if v.outcome == FAIL:
             root = v.root
             node = ET.SubElement(case, "failure", message=root.line(r.case.id), type=root.equation)
-            node.text = "\n".join(f.line(r.case.id) + ("" if f.root else "  [follows from the root cause]")
-                                  for f in v.findings)
+            node.text = "\n".join([f.line(r.case.id) + ("" if f.root else "  [follows from the root cause]")
+                                   for f in v.findings] + v.witness_lines("the implementation"))
         elif v.outcome == ERROR:
             ET.SubElement(case, "error", message=v.message, type="ERROR")
         elif v.outcome == SKIP:

@@ -98,6 +98,9 @@ def add_plan_arguments(p, *, judging: bool = True) -> None:
         p.add_argument("--rtol", type=non_negative_float, help="judge every case by this rtol (with --atol) instead "
                                                               "of its own tolerance; the report says it was overridden")
         p.add_argument("--atol", type=non_negative_float, help="see --rtol")
+        p.add_argument("--witness", action="store_true",
+                       help="for each FAIL, central differences of the cost along each wrong δ or gradient say "
+                            "which side is wrong, as verify does (slower: compiles once per network shape)")
 
 
 def plan_keywords(args) -> dict:
@@ -109,7 +112,7 @@ def plan_keywords(args) -> dict:
         raise usage_error("--rtol and --atol go together")
     keywords = {"dtype": args.dtype, "supports": args.supports}
     if hasattr(args, "allow_skip"):
-        keywords.update(allow_skip=args.allow_skip, rtol=args.rtol, atol=args.atol)
+        keywords.update(allow_skip=args.allow_skip, rtol=args.rtol, atol=args.atol, witness=args.witness)
     return keywords
 
 

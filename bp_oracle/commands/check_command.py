@@ -85,6 +85,8 @@ def replay(args) -> str:
         parts.append("--allow-skip")
     if args.rtol is not None:
         parts += ["--rtol", repr(args.rtol), "--atol", repr(args.atol)]
+    if args.witness:
+        parts.append("--witness")
     if args.timeout != 30.0:
         parts += ["--timeout", f"{args.timeout:g}"]
     return " ".join(parts)
