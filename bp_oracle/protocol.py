@@ -107,7 +107,11 @@ def _matrix(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 kind = "null" if v is None else type(v).__name__
                 raise ProtocolError(f"{what} holds a {kind} where a number belongs")
-            if not math.isfinite(v):
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an integer literal past float64's range, e.g. 1 and 400 zeros
+                raise ProtocolError(f"{what} holds a number too large for float64") from None
+            if not finite:
                 raise ProtocolError(f"{what} holds a non-finite number")
             return
         if not isinstance(v, list):
