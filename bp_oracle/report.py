@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -21,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from . import junit
 from .check import Report
 from .judge import ERROR, FAIL, PASS, SKIP
 
@@ -370,42 +370,27 @@ def write_json(report: Report, path: str) -> None:
         f.write("\n")
 
 
-def to_junit(report: Report, html: str | None = None) -> ET.ElementTree:
-    """One <testcase> per case; FAIL → <failure>, ERROR → <error>, SKIP → <skipped>; the HTML
-    report, if one was written, named as the property `html_report`."""
-    extra = len(report.problems) + bool(report.skip_problem)
-    suite = ET.Element("testsuite", name=f"bp-oracle.{report.suite}", tests=str(len(report.results) + extra),
-                       failures=str(report.count(FAIL)), errors=str(report.count(ERROR) + extra),
-                       skipped=str(report.count(SKIP)),
-                       time=f"{sum(r.seconds for r in report.results):.3f}", hostname=platform.node())
-    props = ET.SubElement(suite, "properties")
-    for name, value in (("implementation", report.implementation), ("seed", str(report.seed)),
-                        ("dtype", report.plan.dtype), ("judged", str(report.judged)), ("ok", str(report.ok).lower()),
-                        *((("html_report", html),) if html else ())):
-        ET.SubElement(props, "property", name=name, value=value)
-    for problem in report.problems + ([report.skip_problem] if report.skip_problem else []):
-        # what fails the run outside any case is a failing test of its own, so JUnit agrees with the exit code
-        node = ET.SubElement(suite, "testcase", classname=f"bp-oracle.{report.suite}", name="the run as a whole")
-        ET.SubElement(node, "error", message=problem, type="ERROR")
+def junit_suite(report: Report, html: str | None = None) -> junit.Suite:
+    """One <testcase> per case; FAIL → <failure> (its findings, witnesses if asked), ERROR →
+    <error>, SKIP → <skipped>; the HTML report, if one was written, named as the property `html_report`."""
+    name = f"bp-oracle.{report.suite}"
+    props = [("implementation", report.implementation), ("seed", str(report.seed)), ("dtype", report.plan.dtype),
+             ("judged", str(report.judged)), ("ok", str(report.ok).lower()), *((("html_report", html),) if html else ())]
+    cases = [junit.whole_run(p) for p in report.problems + ([report.skip_problem] if report.skip_problem else [])]
     for r in report.results:
-        case = ET.SubElement(suite, "testcase", classname=f"bp-oracle.{report.suite}",
-                             name=f"{r.case.id} {' '.join(r.case.net.activations)} {r.case.net.cost} m={r.case.m}",
-                             time=f"{r.seconds:.3f}")
-        v = r.verdict
+        v, title = r.verdict, f"{r.case.id} {' '.join(r.case.net.activations)} {r.case.net.cost} m={r.case.m}"
+        case = junit.Case(title, v.outcome, v.message, seconds=r.seconds)
         if v.outcome == FAIL:
-            root = v.root
-            node = ET.SubElement(case, "failure", message=root.line(r.case.id), type=root.equation)
-            node.text = "\n".join([f.line(r.case.id) + ("" if f.root else "  [follows from the root cause]")
+            case.message, case.kind = v.root.line(r.case.id), v.root.equation
+            case.text = "\n".join([f.line(r.case.id) + ("" if f.root else "  [follows from the root cause]")
                                    for f in v.findings] + v.witness_lines("the implementation"))
-        elif v.outcome == ERROR:
-            ET.SubElement(case, "error", message=v.message, type="ERROR")
-        elif v.outcome == SKIP:
-            ET.SubElement(case, "skipped", message=v.message)
-    tree = ET.ElementTree(ET.Element("testsuites"))
-    tree.getroot().append(suite)
-    ET.indent(tree)
-    return tree
+        cases.append(case)
+    return junit.Suite(name, cases, props, sum(r.seconds for r in report.results))
+
+
+def to_junit(report: Report, html: str | None = None) -> ET.ElementTree:
+    return junit.tree([junit_suite(report, html)])
 
 
 def write_junit(report: Report, path: str, html: str | None = None) -> None:
-    to_junit(report, html).write(path, encoding="utf-8", xml_declaration=True)
+    junit.write(path, [junit_suite(report, html)])

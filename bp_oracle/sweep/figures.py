@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import math
 import platform
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..tolerance import PRECISION_MODELS, TOLERANCES
+from .. import junit
+from ..judge import ERROR, FAIL, PASS, SKIP
 from ..triangulation import describe as describe_witness
 from .engine import CaseResult, Summary
 
@@ -129,63 +130,46 @@ def write(folder: str, summaries: Sequence[Summary], start: int, derivative_chec
     return paths
 
 
-def to_junit(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False,
-             html: str | None = None) -> ET.ElementTree:
-    """One <testsuite> per dtype, one <testcase> per network: a failure → <failure> (its failed
-    tensors, the verdict, the replay line), the candidate raising → <error>, NotImplementedError →
-    <skipped>; SKIPs not accepted are one more failing test, "the run as a whole", as in check's.
-    A plugin's derivative checks are a testsuite of their own."""
-    root = ET.Element("testsuites")
+def junit_suites(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False,
+                 html: str | None = None) -> list[junit.Suite]:
+    """One <testsuite> per dtype, one <testcase> per network: a failure → <failure> (the judge's
+    root cause and what follows, its failed tensors, the witnesses' verdict, the replay line), the
+    candidate raising → <error>, NotImplementedError → <skipped>; SKIPs not accepted are one more
+    failing test, "the run as a whole", as in check's. A plugin's derivative checks are a testsuite
+    of their own."""
+    suites = []
     if derivative_checks:
-        bad = sum(not c.ok for c in derivative_checks)
-        suite = ET.SubElement(root, "testsuite", name="bp-oracle.verify.derivatives",
-                              tests=str(len(derivative_checks)), failures=str(bad), errors="0", skipped="0",
-                              hostname=platform.node())
-        for c in derivative_checks:
-            case = ET.SubElement(suite, "testcase", classname="bp-oracle.verify.derivatives",
-                                 name=f"derivative of {c.name}")
-            if not c.ok:
-                ET.SubElement(case, "failure", message=c.describe(), type="DERIVATIVE").text = c.describe()
+        suites.append(junit.Suite("bp-oracle.verify.derivatives", [
+            junit.Case(f"derivative of {c.name}", PASS if c.ok else FAIL,
+                       "" if c.ok else c.describe(), None if c.ok else c.describe(), "DERIVATIVE")
+            for c in derivative_checks]))
     for summary in summaries:
-        dtype = summary.options.dtype
-        name = f"bp-oracle.verify.{dtype}"
-        skips, failures, who = summary.skips, summary.failures, summary.options.candidate_name
+        who = summary.options.candidate_name
         # what fails the run outside any network: a failing test of its own, as in check's JUnit
-        whole = [message for _, message in summary.run_failures(allow_skip)]
-        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(summary.results) + len(whole)),
-                              failures=str(sum(r.error is None for r in failures)),
-                              errors=str(sum(r.error is not None for r in failures) + len(whole)),
-                              skipped=str(len(skips)), time=f"{summary.seconds:.3f}", hostname=platform.node())
-        props = ET.SubElement(suite, "properties")
-        for key, value in (("backprop", who), ("seed", str(summary.seed)), ("dtype", dtype),
-                           ("plugins", ",".join(summary.options.plugins)), *((("html_report", html),) if html else ())):
-            ET.SubElement(props, "property", name=key, value=value)
-        for message in whole:
-            case = ET.SubElement(suite, "testcase", classname=name, name="the run as a whole")
-            ET.SubElement(case, "error", type="SKIP", message=message)
+        cases = [junit.whole_run(message, "SKIP") for _, message in summary.run_failures(allow_skip)]
         for r in summary.results:
-            case = ET.SubElement(suite, "testcase", classname=name,
-                                 name=f"{r.seed}:{r.index} {' '.join(r.net.activations)} {r.net.cost} "
-                                      f"sizes={','.join(map(str, r.net.sizes))} m={r.m}")
+            name = f"{r.id} {' '.join(r.net.activations)} {r.net.cost} sizes={','.join(map(str, r.net.sizes))} m={r.m}"
             if r.skipped is not None:
-                ET.SubElement(case, "skipped", message=f"{who} raised NotImplementedError: {r.skipped}")
+                cases.append(junit.Case(name, SKIP, f"{who} raised NotImplementedError: {r.skipped}"))
             elif not r.ok:
                 lines = r.verdict.failure_lines(r.id) if r.verdict.root else []
                 lines += [c.describe() for c in r.judged if not c.ok]
-                lines += [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
+                lines += [f"witness: {describe_witness(w, who)}" for w in r.witnesses]
                 lines += [f"verdict: {r.side}", f"replay: {r.replay}"]
-                node = ET.SubElement(case, "error" if r.error is not None else "failure",
-                                     message=f"{r.side}; replay: {r.replay}",
-                                     type="ERROR" if r.error is not None else "DISAGREE")
-                node.text = "\n".join(lines)
-    tree = ET.ElementTree(root)
-    ET.indent(tree)
-    return tree
+                error = r.error is not None
+                cases.append(junit.Case(name, ERROR if error else FAIL, f"{r.side}; replay: {r.replay}",
+                                        "\n".join(lines), "ERROR" if error else "DISAGREE"))
+            else:
+                cases.append(junit.Case(name, PASS))
+        props = [("backprop", who), ("seed", str(summary.seed)), ("dtype", summary.options.dtype),
+                 ("plugins", ",".join(summary.options.plugins)), *((("html_report", html),) if html else ())]
+        suites.append(junit.Suite(f"bp-oracle.verify.{summary.options.dtype}", cases, props, summary.seconds))
+    return suites
 
 
 def write_junit(path: str, summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False,
                 html: str | None = None) -> None:
-    to_junit(summaries, derivative_checks, allow_skip, html).write(path, encoding="utf-8", xml_declaration=True)
+    junit.write(path, junit_suites(summaries, derivative_checks, allow_skip, html))
 
 
 def _pyplot():
