@@ -9,7 +9,7 @@ asks for what backprop actually guarantees: errors at rounding level relative to
 scale. The atol floor covers tensors that are exactly or nearly zero (dead ReLUs, a − y = 0),
 where rounding residues of 1e-17 would otherwise fail against max|expected| = 0.
 
-The float64 numbers are justified by measurement (README, "Tolerance policy"): on correct code
+The float64 numbers are justified by measurement (docs/conventions.md, "Tolerance policy"): on correct code
 the worst normwise error seen is about 1e-14, so rtol = 1e-9 leaves 10⁵ of margin, while an
 error of 1e-7 relative in one layer is still 100× over it and fails. The lower precisions are
 the same policy with rtol and atol from an error model, unit roundoff × a growth factor, whose
@@ -102,7 +102,7 @@ def compare_many(pairs: Sequence[tuple], tol: Tolerance | Sequence[Tolerance]) -
     """`compare` of every (got, expected) pair, the very same answers, in a dozen NumPy calls for
     all of them instead of a dozen each: the tensors are laid end to end and each one's largest
     |expected| and worst |got − expected| found by segment (np.maximum.reduceat). A sweep judges
-    16 small tensors a network; one by one they were a quarter of its time (BENCHMARKS.md).
+    16 small tensors a network; one by one they were a quarter of its time (measured with scripts/bench_verify.py).
     `tol` is one tolerance for every pair, or one per pair (a block of networks judged at once)."""
     tols = [tol] * len(pairs) if hasattr(tol, "rtol") else list(tol)  # one (any object with rtol, atol), or one a pair
     if len(tols) != len(pairs):

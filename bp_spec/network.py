@@ -261,7 +261,7 @@ def _as_float_array(value: Any, what: str) -> Array:
 # so bad input always meets the same check and the same error as before.
 # Measured 2026-11-30 at [784,30,10] m=10 float64 (timeit, best of 7 × 3000 calls): check_params
 # 17.7 → 10.2 µs, check_batch 14.1 → 6.5 µs, the whole backprop 104 → 87 µs (16 % less); in
-# scripts/bench_backprop.py --quick, manual/jax 0.66 → 0.57 there (BENCHMARKS.md, 2026-11-30).
+# scripts/bench_backprop.py --quick, manual/jax 0.66 → 0.57 there.
 
 _FAST_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 

@@ -6,7 +6,7 @@ now and then, a full one that traverses everything alive: jax's and NumPy's obje
 on, and the results so far. Those were 12–16 % of a warm sweep (3,000 networks, measured by
 `gc.callbacks`: full collections 0.23–0.31 s of 1.9 s per sweep). Frozen (`gc.freeze`: what was
 alive before the sweep is never traversed again) and with a young threshold of 20,000, what is
-left is a few collections per thousand networks. BENCHMARKS.md has the side-by-side rates.
+left is a few collections per thousand networks. docs/benchmarks.md has the side-by-side rates.
 
 Only where the process is ours: `bp-oracle verify` (the command line owns its process) and the
 workers `run_sweep(jobs > 1)` starts. `run_sweep` called as a library never touches its host's

@@ -270,7 +270,7 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
     cases = [sweep_case(seed, i, run.focus) for i in indices]
     pairs = [in_dtype(case, dtype) for case in cases]
     # jax computes the reference on its own threads while the candidate runs here: the block's
-    # reference is dispatched first and waited for after (3,000 networks warm: see BENCHMARKS.md)
+    # reference is dispatched first and waited for after (3,000 networks warm: see docs/benchmarks.md)
     # (cases drawn here, so the reference need not check them again)
     finish = padded_reference_traces_started([exact for _, exact in pairs], checked=True)
     answers = []  # the candidate's record, or what it raised, judged below in the same way

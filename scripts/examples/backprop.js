@@ -8,7 +8,7 @@
 // Answers grads, cost and deltas. Matrices are arrays of rows and the batch is walked one example
 // at a time: for each example x, feed forward, then BP1 at the output layer and BP2 back through
 // the hidden layers; BP3 and BP4 add δ and δ a^{l−1}ᵀ to running sums that are divided by m at
-// the end (the cost is the batch mean). Notation as in Nielsen ch. 2 and the bp-oracle README.
+// the end (the cost is the batch mean). Notation as in Nielsen ch. 2 and bp-oracle's docs/conventions.md.
 "use strict";
 
 const readline = require("readline");

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A backprop for bp-oracle written with PyTorch: the way a framework user checks theirs.
 
-The network is this project's (README, "Conventions"): W^l is (n_l, n_{l−1}), b^l is (n_l,),
+The network is this project's (docs/conventions.md): W^l is (n_l, n_{l−1}), b^l is (n_l,),
 x is batch-first (m, n_0), z^l = a^{l−1} W^lᵀ + b^l, a^l = σ_l(z^l), and
 
     C = (1/m) Σ_x C_x + (l2/2) Σ_l ‖W^l‖² + l1 Σ_l Σ_jk |w^l_jk|.
