@@ -147,7 +147,7 @@ def run(args) -> int:
     if args.html:
         import shlex
 
-        from ..sweep.html import write_page
+        from ..sweep.verify_page import write_page
         command = shlex.join(args.command_line)
         write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
         out.line(f"HTML report: {args.html}")

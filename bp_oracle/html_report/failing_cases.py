@@ -2,12 +2,13 @@
 the root cause and its hint, and a heatmap of each wrong tensor with its worst entry beside it.
 
 `FailingCase` is what check, grade and verify have in common; each builds it from its own
-result (`from_check`, here; verify's in bp_oracle/sweep/html.py)."""
+result: one `from_verdict` for every command (check and grade through `from_check`; verify in
+bp_oracle/sweep/verify_page.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -60,14 +61,29 @@ class FailingCase:
         return next((w for w in self.wrong if w.root), self.wrong[0] if self.wrong else None)
 
 
+def from_verdict(ident: str, net: Network, m: int, dtype: str, tolerance: Optional[Tolerance], verdict,
+                 candidate_name: str = "the implementation", tensors: Optional[dict] = None,
+                 notes: Sequence[str] = ()) -> FailingCase:
+    """A FAIL as the report shows it, whichever command judged it: the verdict's findings (root
+    cause first, with its hint), the witnesses and which side they blame if any were asked, then
+    `notes` (a replay command). `tensors` gives (got, expected) by (quantity, layer) where the
+    findings do not keep them (a sweep keeps them for its first failures only)."""
+    tensors = tensors or {}
+    wrong = []
+    for f in verdict.findings:
+        got, expected = (f.got, f.expected) if f.got is not None else tensors.get((f.check.quantity, f.check.layer),
+                                                                                 (None, None))
+        wrong.append(WrongTensor(f.check.quantity, f.check.layer, f.equation, f.check.comparison, got, expected,
+                                 f.root, f.inferred, f.hint))
+    root = verdict.root
+    return FailingCase(ident, net, m, dtype, tolerance, verdict.sent, wrong,
+                       root.line(ident) if root else verdict.message,
+                       [*verdict.witness_lines(candidate_name), *notes])
+
+
 def from_check(result, dtype: str) -> FailingCase:
     """A check's or grade's FAIL (bp_oracle.check.CaseResult) as the report shows it."""
-    case, verdict = result.case, result.verdict
-    wrong = [WrongTensor(f.check.quantity, f.check.layer, f.equation, f.check.comparison, f.got, f.expected,
-                         f.root, f.inferred, f.hint) for f in verdict.findings]
-    root = verdict.root
-    return FailingCase(case.id, case.net, case.m, dtype, result.tolerance, verdict.sent, wrong,
-                       root.line(case.id) if root else verdict.message)
+    return from_verdict(result.case.id, result.case.net, result.case.m, dtype, result.tolerance, result.verdict)
 
 
 def marks(case: FailingCase) -> list[Mark]:

@@ -93,3 +93,17 @@ def test_the_check_command_takes_witness(run_cli):
                            "--max-failures", "1")
     assert code == 1
     assert "verdict: finite differences side with jax.grad: the implementation is wrong" in out, out
+
+
+def test_the_pages_of_check_and_verify_draw_a_failure_from_the_same_verdict():
+    from bp_oracle.html_report.check_page import render as check_page
+    from bp_oracle.sweep.verify_page import render as verify_page
+
+    broken, _ = BROKEN["l2_on_biases"]
+    summary = V.run_sweep(0, range(8), V.SweepOptions(backprop=broken))
+    page = verify_page([summary], "bp-oracle verify", False, ["8 networks"])
+    assert "L2 applied to the biases" in page  # the root cause's hint, as check's page shows it
+    assert "verdict: finite differences side with jax.grad" in page and "replay: bp-oracle verify" in page
+    report = check_implementation(_grads(broken), "quick", include=["batch:many"], witness=True)
+    page = check_page(report, "bp-oracle check --witness")
+    assert "L2 applied to the biases" in page and "verdict: finite differences side with jax.grad" in page

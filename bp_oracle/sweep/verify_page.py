@@ -9,29 +9,18 @@ import base64
 from typing import Sequence
 
 from .. import __version__
-from ..html_report.failing_cases import FailingCase, WrongTensor
+from ..html_report.failing_cases import FailingCase, from_verdict
 from ..html_report.check_page import failures
 from ..html_report.page import banner, document, esc, table, write
-from ..triangulation import describe as describe_witness
 from .figures import TABLE_CAPTION, plot_png, table_rows
 from .engine import CaseResult, Summary
 
 
 def failing_case(r: CaseResult) -> FailingCase:
-    """A failing network of the sweep as the report shows it: the first wrong tensor in the order
-    errors propagate is the root; the witnesses' verdict and the replay line go beside it."""
-    wrong = []
-    for c in r.judged:
-        if not c.ok:
-            got, ref = r.wrong.get((c.quantity, c.layer), (None, None))
-            wrong.append(WrongTensor(c.quantity, c.layer, c.equation, c.comparison, got, ref, root=not wrong))
-    given = tuple(sorted({c.quantity for c in r.checks if c.quantity in ("z", "a", "cost", "delta")})) + ("grads",)
-    head = wrong[0] if wrong else None
-    root = r.verdict.root if r.verdict is not None else None
-    headline = root.line(r.id) if root else next(c for c in r.judged if not c.ok).describe() if head else r.side
-    notes = [f"verdict: {r.side}"] + [f"witness: {describe_witness(w, r.options.candidate_name)}" for w in r.witnesses]
-    notes.append(f"replay: {r.replay}")
-    return FailingCase(f"{r.seed}:{r.index}", r.net, r.m, r.options.dtype, r.tolerance, given, wrong, headline, notes)
+    """A failing network of the sweep as the report shows it: the judge's verdict, as check's page
+    shows one, with the witnesses' verdict and the replay line beside it."""
+    return from_verdict(r.id, r.net, r.m, r.options.dtype, r.tolerance, r.verdict, r.options.candidate_name,
+                        r.wrong, [f"replay: {r.replay}"])
 
 
 def render(summaries: Sequence[Summary], command: str, ok: bool, lines: Sequence[str], derivative_checks=(),
