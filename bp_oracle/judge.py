@@ -109,6 +109,26 @@ class Verdict:
             lines.append(f"     follows from it: {', '.join(followers)}")
         return lines
 
+    def to_json(self, case_id: str, candidate_name: str = "the implementation") -> dict:
+        """The verdict as every JSON report writes it (check's and grade's cases, verify's failures)."""
+        doc: dict = {"outcome": self.outcome}
+        if self.message:
+            doc["message"] = self.message
+        if self.findings:
+            doc["findings"] = [{
+                "root_cause": f.root, "equation": f.equation, "layer": f.check.layer,
+                "quantity": f.check.quantity, "index": list(f.check.comparison.index),
+                "got": f.check.comparison.got, "expected": f.check.comparison.expected,
+                "error": f.check.comparison.error, "tolerance": f.check.comparison.bound,
+                "inferred": f.inferred, "hint": f.hint, "line": f.line(case_id),
+            } for f in self.findings]
+        if self.witnesses or self.side:
+            from .triangulation import describe
+
+            doc["witnesses"] = [describe(w, candidate_name) for w in self.witnesses]
+            doc["side"] = self.side
+        return doc
+
     def witness_lines(self, candidate_name: str) -> list[str]:
         """Each finite-difference witness, then which side they say is wrong (none if not asked)."""
         from .triangulation import describe

@@ -335,19 +335,7 @@ def to_json(report: Report) -> dict:
                  "m": r.case.m, "features": list(r.case.features)}
         if r.tolerance is not None:
             entry["tolerance"] = {"rtol": r.tolerance.rtol, "atol": r.tolerance.atol}
-        if r.verdict.message:
-            entry["message"] = r.verdict.message
-        if r.verdict.findings:
-            entry["findings"] = [{
-                "root_cause": f.root, "equation": f.equation, "layer": f.check.layer,
-                "quantity": f.check.quantity, "index": list(f.check.comparison.index),
-                "got": f.check.comparison.got, "expected": f.check.comparison.expected,
-                "error": f.check.comparison.error, "tolerance": f.check.comparison.bound,
-                "inferred": f.inferred, "hint": f.hint, "line": f.line(r.case.id),
-            } for f in r.verdict.findings]
-        if r.verdict.witnesses or r.verdict.side:
-            entry["witnesses"] = r.verdict.witness_lines("the implementation")[:-1]
-            entry["side"] = r.verdict.side
+        entry.update(r.verdict.to_json(r.case.id))
         cases.append(entry)
     plan = report.plan
     return {

@@ -57,20 +57,10 @@ def _case_row(r: CaseResult) -> dict:
 def _failure(r: CaseResult) -> dict:
     worst = r.worst
     return {"index": r.index, "replay": r.replay, "network": r.net.to_dict(), "m": r.m,
-            "verdict": r.side, "error": r.error, "root_cause": _root_cause(r),
+            "verdict": r.side, "error": r.error, "judge": r.verdict.to_json(r.id, r.options.candidate_name),
             "failed_checks": [c.describe() for c in r.judged if not c.ok],
             "witnesses": [describe_witness(w, r.options.candidate_name) for w in r.witnesses],
             "worst": worst.describe() if worst else None}
-
-
-def _root_cause(r: CaseResult) -> dict | None:
-    """The judge's root cause, with the fields check's JSON report gives a finding."""
-    root = r.verdict.root if r.verdict is not None else None
-    if root is None:
-        return None
-    c = root.check.comparison
-    return {"equation": root.equation, "layer": root.check.layer, "quantity": root.check.quantity,
-            "index": list(c.index), "hint": root.hint, "inferred": root.inferred, "line": root.line(r.id)}
 
 
 def _tolerance_model(dtype: str) -> dict:

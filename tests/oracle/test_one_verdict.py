@@ -46,9 +46,13 @@ def test_a_sweeps_failure_prints_its_root_cause_hint_and_witness_verdict(run_cli
     assert "BP3 at layer" in block[1] and "hint: sum instead of mean" in block[1], block
     assert any(line.startswith("  verdict: finite differences side with jax.grad") for line in block), block
     doc = json.loads((tmp_path / "out" / "summary.json").read_text())
-    roots = [f["root_cause"] for s in doc["sweeps"] for f in s["failures"]]
+    roots = [f for s in doc["sweeps"] for failure in s["failures"] for f in failure["judge"]["findings"]
+             if f["root_cause"]]
     assert roots and all(r["equation"] == "BP3" for r in roots)
     assert any(r["hint"] == "sum instead of mean" for r in roots)
+    # the same shape as check's JSON report gives a case's verdict
+    failure = doc["sweeps"][0]["failures"][0]["judge"]
+    assert failure["outcome"] == "FAIL" and failure["side"] and failure["witnesses"]
 
 
 def test_a_correct_sweep_has_no_verdicts_to_give():
