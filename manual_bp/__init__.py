@@ -12,7 +12,7 @@ from .backprop import (EQUATIONS, Pieces, Trace, backprop, backprop_per_example,
 from .costs import COSTS, Cost, get_cost, register_cost
 from .equations import (backpropagate_error, bias_gradient, output_error,
                         regularisation_gradient, weight_gradient)
-from .workspace import Workspace, thread_workspace
+from .workspace import Workspace
 
 __all__ = [
     "ACTIVATIONS", "COSTS", "EQUATIONS", "Activation", "Cost", "Layer", "Network", "Pieces", "Trace",
@@ -20,6 +20,6 @@ __all__ = [
     "backprop", "backprop_per_example", "backprop_trace", "backpropagate_error", "bias_gradient",
     "cost_of", "feedforward", "get_activation", "get_cost", "output_error", "output_layer_error",
     "register_activation", "register_cost", "regularisation_gradient", "sigmas", "total_cost",
-    "thread_workspace", "trace_with", "weight_gradient",
+    "trace_with", "weight_gradient",
 ]
 __version__ = "0.1.0"

@@ -26,16 +26,19 @@ def output_error(grad_a_cost: Array, z_L: Array, sigma: Activation) -> Array:
     return sigma.jacobian_T_dot(z_L, grad_a_cost)
 
 
-def backpropagate_error(W_next: Array, delta_next: Array, z: Array, sigma: Activation) -> Array:
-    """BP2: δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), the error moved one layer back."""
-    delta = delta_next @ W_next  # (w^{l+1})ᵀ δ^{l+1} for every example (row) at once
-    delta *= sigma.prime(z)      # ⊙ σ'(z^l), in place: no second (m, n_l) array
+def backpropagate_error(W_next: Array, delta_next: Array, z: Array, sigma: Activation,
+                        out: Array | None = None) -> Array:
+    """BP2: δ^l = ((w^{l+1})ᵀ δ^{l+1}) ⊙ σ'(z^l), the error moved one layer back.
+    `out`: an array to write it into (a workspace's), or None for a new one."""
+    delta = np.matmul(delta_next, W_next, out=out)  # (w^{l+1})ᵀ δ^{l+1} for every example (row) at once
+    delta *= sigma.prime(z)  # ⊙ σ'(z^l), in place: no second (m, n_l) array
     return delta
 
 
-def bias_gradient(delta: Array) -> Array:
-    """BP3: ∂C/∂b^l_j = δ^l_j, averaged over the batch because C = (1/m) Σ_x C_x."""
-    return delta.mean(axis=0)
+def bias_gradient(delta: Array, out: Array | None = None) -> Array:
+    """BP3: ∂C/∂b^l_j = δ^l_j, averaged over the batch because C = (1/m) Σ_x C_x.
+    `out`: an array to write it into (a workspace's), or None for a new one."""
+    return delta.mean(axis=0, out=out)
 
 
 def weight_gradient(delta: Array, a_prev: Array, out: Array | None = None) -> Array:

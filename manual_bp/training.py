@@ -30,6 +30,7 @@ from bp_spec.schedule import Step, check_hyper_parameters, mini_batch_order
 
 from .backprop import backprop, feedforward, total_cost
 from .data import Dataset
+from .workspace import Workspace, is_large
 
 Array = np.ndarray
 Gradients = Callable[[Network, list, Array, Array], list]
@@ -63,11 +64,13 @@ def sgd_steps(net: Network, params: list[Layer], x: Array, y: Array, *, epochs: 
     """Every step of mini-batch SGD on targets y, one `Step` at a time.
 
     `gradients(net, params, x, y)` is manual_bp's `backprop` unless another is given (a test
-    passes a deliberately broken one); params are never changed in place.
+    passes a deliberately broken one); params are never changed in place. manual_bp's `backprop`
+    runs large batches in one `Workspace` kept for the run: the same bits, faster.
     """
     params = net.check_params(params)
     x, y = net.check_batch(x, y)
     check_hyper_parameters(epochs, mini_batch_size, eta, seed)
+    gradients = _in_a_workspace_when_large(gradients)
     for epoch in range(1, epochs + 1):
         for batch, indices in enumerate(mini_batch_order(x.shape[0], mini_batch_size, seed, epoch)):
             where = f"training diverged at epoch {epoch}, mini-batch {batch}"
@@ -80,6 +83,19 @@ def sgd_steps(net: Network, params: list[Layer], x: Array, y: Array, *, epochs: 
             if not all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in params):
                 raise ValueError(f"{where}: the params became NaN or Inf; try a smaller eta (now {eta:g})")
             yield Step(epoch, batch, params)
+
+
+def _in_a_workspace_when_large(gradients: Gradients) -> Gradients:
+    """`gradients` as given; manual_bp's own `backprop` computes large batches in one `Workspace`
+    kept for the run (the same bits, faster). Its out= semantics are safe here: each step's
+    gradients are read once, by `sgd_step`, before the next step asks for new ones."""
+    if gradients is not backprop:
+        return gradients
+    workspace = Workspace()
+
+    def backprop_in_the_workspace(net: Network, params: list[Layer], x: Array, y: Array) -> list[Layer]:
+        return backprop(net, params, x, y, workspace=workspace if is_large(x, net.sizes) else None)
+    return backprop_in_the_workspace
 
 
 # --- evaluation ------------------------------------------------------------------------------

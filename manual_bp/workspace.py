@@ -1,96 +1,86 @@
-"""Arrays kept from one backprop call to the next, and elementwise work done a block of rows at a time.
+"""The opt-in fast path for large batches: backprop into arrays that a `Workspace` keeps.
+
+    ws = manual_bp.Workspace()
+    grads = manual_bp.backprop(net, params, x, y, workspace=ws)  # or ws.backprop(net, params, x, y)
+
+As with NumPy's `out=`, the arrays a call returns belong to the workspace: the next call of the
+same workspace overwrites them. Use (or copy) the gradients before calling it again, and give each
+thread its own workspace. `manual_bp.training` opts in for large batches: an SGD step reads its
+gradients once, into new params, before it asks for the next ones.
 
 Why: a layer of a large batch is an array of tens of MiB. glibc hands every array over 32 MiB out
-as fresh pages from the kernel and gives them back on free, so each call pays for page faults and
-zeroing on every z, a, δ and on every temporary inside σ and σ' (at [4096]×3 m=2048 float64,
-~9,000 faults and 0.7 s of kernel time in a 4.1 s call). Keeping z^l and a^l between calls (each
-δ^l is written over a^l, see backprop._backward), and computing σ, σ' and BP1 on blocks of rows
-small enough to stay in cache (their temporaries are then reused by malloc and never reach the
-kernel), took that call to 3.5 s with 1,250 faults (the returned gradients are fresh arrays: the
-rest), and [1024]×5 m=1024 from 0.315 to 0.299 s; below about half a MiB a layer nothing changes,
-so small batches keep the plain path (scripts/bench_backprop.py, BENCHMARKS.md).
+as fresh pages from the kernel and gives them back on free, so each call of `backprop` pays for
+page faults and zeroing on every z, a, δ, on every temporary inside σ and σ', and on every weight
+gradient. Here z^l, a^l and the gradients are kept from one call to the next, each δ^l is written
+over a^l and σ'(z^l) over z^l (BP2 is z^l's last reader), and σ, σ' and BP1 are computed on blocks
+of rows small enough to stay in cache (their temporaries are reused by malloc and never reach the
+kernel). Below about half a MiB a layer it was measured to save nothing (`is_large`).
 
-The weight gradients a call returns are arrays of the same size, mapped fresh on every call too:
-the workspace keeps them as well, and a later call writes into one only once no reference to it is
-left outside the workspace (`gradient_array`): while the caller holds a gradient, or any view of it,
-it is theirs. That took the page faults of [1024]×5 m=1024 float64 from ~3,900 a call to 0 and the
-call from 279 to 266 ms, and [4096]×3 m=2048 float32 from 1,138 faults to 0 and 1.80 to 1.74 s.
-
-Results are bit for bit those of the plain path: every blocked function acts on each example
-(row) alone, and the products are the same whole-batch GEMMs. That holds for the shipped
-activations and costs in one dtype, so only those calls take this path (`suits`).
+The equations are equations.py's, looked up there on each call, as `backprop` does: BP1 on each
+block of rows, BP2, BP3 and BP4 with `out=`. Results are bit for bit `backprop`'s
+(tests/manual_bp/test_workspace.py): every blocked function acts on each example (row) alone, and
+the products are the same whole-batch GEMMs. That is known of the shipped activations and costs in
+one dtype; any other call gets `backprop`'s own new arrays (`Workspace.backprop`).
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 import threading
 from typing import Callable
 
 import numpy as np
 
-from .activations import is_shipped_activation
+from bp_spec import Layer, Network
+
+from . import equations
+from .activations import Activation, is_shipped_activation
+from .backprop import backprop, output_layer_error, sigmas
 from .costs import is_shipped_cost
 
 Array = np.ndarray
 
 BLOCK_BYTES = 1 << 18  # 256 KiB of rows per block: inside L2, so σ's temporaries stay in cache
-LARGE_BYTES = 1 << 19  # a batch whose widest layer holds this much uses a workspace by default
-KEPT_GRADIENTS = 2  # per layer: a training loop still holds the last step's gradients while it asks for the next
-
-
-def _references(arrays: list, i: int) -> int:
-    """The reference count of arrays[i] as this interpreter reports it (the call's own included)."""
-    return sys.getrefcount(arrays[i])
-
-
-# What _references reports for an array that only a list holds: measured, not assumed (the
-# interpreter's own references to an argument differ between versions). Counts are exact only
-# with a global interpreter lock; elsewhere (PyPy, free-threaded builds) gradients are never reused.
-_UNHELD = _references([np.empty(0)], 0) if hasattr(sys, "getrefcount") else None
-REUSES_GRADIENTS = (sys.implementation.name == "cpython" and _UNHELD is not None
-                    and getattr(sys, "_is_gil_enabled", lambda: True)())
+LARGE_BYTES = 1 << 19  # a batch whose widest layer holds this much gains from a workspace
 
 
 class Workspace:
-    """Arrays a driver writes its intermediates into, kept for the next call of the same shapes.
-
-    `array(key, shape, dtype)` returns the array kept under `key`, or a new one when there is none
-    of that shape and dtype. What the caller gets back from backprop never aliases these, and a
-    gradient it got back is written again only once the caller has let go of it (`gradient_array`):
-    to the caller, each call's gradients are new arrays. One call at a time uses it (`hold`): a
-    second one meanwhile, from another thread or from inside the first, is told no and computes
-    with fresh arrays.
-    """
+    """Arrays kept from one `backprop` call to the next: z^l, a^l (then δ^l), ∂C/∂W^l and ∂C/∂b^l
+    of every layer, made on the first call of each shape and dtype."""
 
     def __init__(self):
         self._arrays: dict[tuple[str, int], Array] = {}
-        self._gradients: dict[tuple[str, int], list[Array]] = {}
         self._lock = threading.Lock()
 
+    def backprop(self, net: Network, params: list[Layer], x, y) -> list[Layer]:
+        """`manual_bp.backprop(net, params, x, y)`, bit for bit, computed in this workspace
+        (what `backprop(net, params, x, y, workspace=self)` calls).
+
+        Returns:
+            a list of `Layer(∂C/∂W^l, ∂C/∂b^l)` whose arrays belong to this workspace: the next
+            call on it overwrites them. A call this path cannot compute exactly gets
+            `manual_bp.backprop`'s new arrays instead: mixed dtypes, an activation or cost that was
+            registered rather than shipped (`suits`), an input (x, y or a parameter) that is one
+            of this workspace's arrays, or a call made while another holds the workspace.
+        """
+        params = net.check_params(params)
+        x, y = net.check_batch(x, y)
+        if not suits(net, params, x, y) or not self.hold():
+            return backprop(net, params, x, y)
+        try:
+            if self.overlaps(x, y, *(array for layer in params for array in layer)):
+                return backprop(net, params, x, y)  # writing z, a or a gradient would change an input
+            self.keep_layers(net.L)
+            return _backprop_into(self, net, params, x, y)
+        finally:
+            self.let_go()
+
     def array(self, key: tuple[str, int], shape: tuple[int, ...], dtype) -> Array:
+        """The array kept under `key`, or a new one (then kept) when there is none of that shape and dtype."""
         kept = self._arrays.get(key)
         if kept is None or kept.shape != shape or kept.dtype != dtype:
             kept = self._arrays[key] = np.empty(shape, dtype)
         return kept
-
-    def gradient_array(self, key: tuple[str, int], shape: tuple[int, ...], dtype) -> Array:
-        """An array for a gradient the call returns: one kept here that the caller has let go of
-        (no reference to it, or to any view of it, is left outside this workspace), else a new one,
-        kept for later while fewer than KEPT_GRADIENTS are kept under `key`."""
-        if not REUSES_GRADIENTS:
-            return np.empty(shape, dtype)
-        kept = self._gradients.setdefault(key, [])
-        free = [i for i in range(len(kept)) if _references(kept, i) == _UNHELD]
-        for i in free:
-            if kept[i].shape == shape and kept[i].dtype == dtype:
-                return kept[i]
-        new = np.empty(shape, dtype)
-        if free:  # one the caller let go of, of another shape or dtype: replaced
-            kept[free[0]] = new
-        elif len(kept) < KEPT_GRADIENTS:
-            kept.append(new)
-        return new
 
     def hold(self) -> bool:
         """Take the workspace for one call (release with `let_go`); False if a call holds it."""
@@ -105,40 +95,54 @@ class Workspace:
 
     def keep_layers(self, L: int) -> None:
         """Drop the arrays of layers a network of depth L does not have (a deeper one's, earlier)."""
-        for kept in (self._arrays, self._gradients):
-            for key in [k for k in kept if k[1] >= L]:
-                del kept[key]
+        for key in [k for k in self._arrays if k[1] >= L]:
+            del self._arrays[key]
 
     def overlaps(self, *arrays: Array) -> bool:
-        """Whether any of `arrays` shares memory with an array kept here (an input that is a
-        workspace's z or a must not be overwritten before it is read)."""
+        """Whether any of `arrays` shares memory with an array kept here."""
         return any(np.may_share_memory(a, kept) for a in arrays for kept in self._arrays.values())
 
     @property
     def nbytes(self) -> int:
-        """The memory held between calls: z^l and a^l, and the gradients kept for reuse (those
-        the caller still holds are counted too)."""
-        return (sum(a.nbytes for a in self._arrays.values())
-                + sum(g.nbytes for kept in self._gradients.values() for g in kept))
+        """The memory held between calls: z^l, a^l, ∂C/∂W^l and ∂C/∂b^l of every layer."""
+        return sum(a.nbytes for a in self._arrays.values())
 
     def release(self) -> None:
-        """Let go of every array held (the next call allocates again; gradients the caller holds
-        stay the caller's)."""
+        """Let go of every array (the next call allocates again; arrays a caller still holds stay
+        alive, and are no longer written by this workspace)."""
         self._arrays.clear()
-        self._gradients.clear()
 
 
-_threads = threading.local()
+def _backprop_into(workspace: Workspace, net: Network, params: list[Layer], x: Array, y: Array) -> list[Layer]:
+    """backprop's feedforward and backward loop, written into the workspace's arrays."""
+    m, dtype, sigma = x.shape[0], x.dtype, sigmas(net)
+    zs, activations = [], [x]
+    for l, ((W, b), sigma_l) in enumerate(zip(params, sigma)):  # list index l holds layer l + 1
+        z = np.matmul(activations[-1], W.T, out=workspace.array(("z", l), (m, W.shape[0]), dtype))
+        z += b
+        zs.append(z)
+        activations.append(rows_into(workspace.array(("a", l), z.shape, dtype), sigma_l.fn, z))
+    grads = [None] * net.L
+    # BP1, a block of examples at a time (δ^{x,L} depends on example x alone), over a^L: its last read
+    delta = rows_into(activations[-1], lambda z, a, y: output_layer_error(net, z, a, y), zs[-1], activations[-1], y)
+    for l in range(net.L - 1, -1, -1):
+        W = params[l].W
+        nabla_W = equations.weight_gradient(delta, activations[l],  # BP4
+                                            out=workspace.array(("dC/dW", l), W.shape, dtype))
+        if net.l2 or net.l1:
+            nabla_W += equations.regularisation_gradient(W, net.l2, net.l1)
+        nabla_b = equations.bias_gradient(delta, out=workspace.array(("dC/db", l), W.shape[:1], dtype))  # BP3
+        grads[l] = Layer(nabla_W, nabla_b)
+        if l > 0:  # BP2, δ^l over a^l (last read by BP4 just above) and σ'(z^l) over z^l
+            delta = equations.backpropagate_error(W, delta, zs[l - 1], _prime_over_z(sigma[l - 1]),
+                                                  out=activations[l])
+    return grads
 
 
-def thread_workspace() -> Workspace:
-    """This thread's own workspace, used by `backprop` for large batches unless told otherwise.
-    It holds the last large call's z^l and a^l and up to two sets of weight gradients (at [4096]×3
-    m=2048 float64: 256 MiB and 2 × 256 MiB); `thread_workspace().release()` gives that memory back."""
-    workspace = getattr(_threads, "workspace", None)
-    if workspace is None:
-        workspace = _threads.workspace = Workspace()
-    return workspace
+def _prime_over_z(sigma: Activation) -> Activation:
+    """σ, with σ'(z) computed a block of rows at a time and written over z (for BP2, z^l's last
+    reader): σ''s temporaries stay in cache, and no new (m, n_l) array is made."""
+    return dataclasses.replace(sigma, prime=lambda z: rows_into(z, sigma.prime, z))
 
 
 def is_large(x: Array, sizes) -> bool:
@@ -147,11 +151,11 @@ def is_large(x: Array, sizes) -> bool:
     return x.shape[0] * max(sizes[1:]) * x.itemsize >= LARGE_BYTES
 
 
-def suits(net, params, x: Array, y: Array) -> bool:
-    """Whether the workspace path computes exactly what the plain one does for this call: one dtype
-    throughout (the plain path promotes a mix; kept arrays are of x's dtype), and the shipped
+def suits(net: Network, params: list[Layer], x: Array, y: Array) -> bool:
+    """Whether the workspace path computes exactly what `backprop` does for this call: one dtype
+    throughout (backprop promotes a mix; kept arrays are of x's dtype), and the shipped
     activations and cost, which act on each example alone and keep their input's dtype, so that
-    blocks of rows are exact. A registered σ or cost takes the plain path: nothing is assumed of it."""
+    blocks of rows are exact. Nothing is assumed of a registered σ or cost."""
     dtype = x.dtype
     return (y.dtype == dtype and all(W.dtype == dtype and b.dtype == dtype for W, b in params)
             and all(is_shipped_activation(name) for name in net.activations) and is_shipped_cost(net.cost))
@@ -160,8 +164,8 @@ def suits(net, params, x: Array, y: Array) -> bool:
 def rows_into(out: Array, f: Callable[..., Array], *arrays: Array) -> Array:
     """out = f(*arrays), computed a block of rows (examples) at a time.
 
-    Exact for any f that treats each row alone (σ, σ', BP1's error, a Hadamard product), and out
-    may be one of the arrays (each block is read before it is written)."""
+    Exact for any f that treats each row alone (σ, σ', BP1's error), and out may be one of the
+    arrays (each block is read before it is written)."""
     rows = max(1, BLOCK_BYTES // max(1, out[0].nbytes))
     for start in range(0, out.shape[0], rows):
         block = slice(start, start + rows)

@@ -1,11 +1,12 @@
 """Benchmark: manual_bp's `backprop` side by side with `jax.jit(jax.grad)` of the reference.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python scripts/bench_backprop.py [--large] [--threads 1]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python scripts/bench_backprop.py --workspace [--baseline DIR]
 
 One process, everything interleaved (manual_bp, jax, and a big float64/float32 np.matmul that
 measures this machine's GEMM peak under the same load), round after round; medians and the
 per-round ratio manual/jax are reported, so a neighbour's load slows both sides alike. Prints
-markdown tables (the ones in BENCHMARKS.md) and writes the finite-difference plot. `--threads 1`
+markdown tables (the ones in docs/benchmarks.md) and writes the finite-difference plot. `--threads 1`
 gives both sides (and the GEMM peak) one thread: the fair comparison when other jobs hold the
 cores, where OpenBLAS's threaded products stall waiting for a descheduled thread. Needs
 matplotlib for the plot and threadpoolctl for the BLAS report and `--threads`.
@@ -17,12 +18,17 @@ What is measured, per network (sigmoid layers, cross-entropy cost: Nielsen's net
 - GFLOP/s counting the matrix products only: per layer 2·m·n_in·n_out for z = a Wᵀ, again for
   BP4 (δᵀ a), and again for BP2 (δ W) on every layer but the first;
 - peak memory of one backprop by tracemalloc (which sees NumPy's allocations) plus the inputs
-  already resident (the workspace is released first, so a call that uses one is seen allocating
-  it), against the minimum any backprop must hold: params, x, y, the gradients, and the stored
-  z^l and a^l of every layer;
+  already resident, against the minimum any backprop must hold: params, x, y, the gradients, and
+  the stored z^l and a^l of every layer;
 - finite differences against backprop as the parameter count grows (Nielsen's argument: central
   differences cost two forward passes per parameter, backprop about one forward and one backward
   pass for all of them, so the ratio grows linearly with the parameter count).
+
+`--workspace` measures instead, without jax, manual_bp's default `backprop` (new arrays, nothing
+kept) against its opt-in `backprop(..., workspace=Workspace())` on `[1024]×5` m=1024 and
+`[4096]×3` m=2048, float64 and float32, interleaved in one process; `--baseline DIR` adds the
+`backprop` of the manual_bp found in DIR (another checkout, e.g. `git worktree add /tmp/bp_head
+HEAD` before a change), imported beside this one. Per-round ratios are reported with their range.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the machine -----------------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
+def machine(with_jax: bool = True) -> dict[str, str]:
     """CPU model and count, NumPy and its BLAS (kernel, threads), jax, and the OpenBLAS variables."""
     info = {"cpu": platform.processor() or platform.machine(), "cores": str(os.cpu_count())}
     try:
@@ -77,8 +83,9 @@ def machine() -> dict[str, str]:
                                  f"{p['num_threads']} threads" for p in blas) or "none found"
     except ImportError:
         info["blas"] = "threadpoolctl not installed (see np.show_config())"
-    import jax
-    info["jax"] = f"{jax.__version__} ({jax.default_backend()})"
+    if with_jax:
+        import jax
+        info["jax"] = f"{jax.__version__} ({jax.default_backend()})"
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         info[var] = os.environ.get(var, "unset")
     info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -175,7 +182,6 @@ def peak_memory(net, params, x, y) -> tuple[int, int]:
     item, m = x.dtype.itemsize, x.shape[0]
     stored = sum(2 * m * n * item for n in net.sizes[1:])  # z^l and a^l, l = 1..L
     gradients = sum(W.nbytes + b.nbytes for W, b in params)
-    mb.thread_workspace().release()  # so that the call allocates, and tracemalloc sees, the workspace it uses
     gc.collect()
     tracemalloc.start()
     try:
@@ -253,6 +259,89 @@ def compare_sides(rows_out, sizes, m, dtype, rounds, gemm_fns, config="sigmoid/q
           f"ratio {r['ratio']:.2f} [{r['ratio_lo']:.2f}–{r['ratio_hi']:.2f}], "
           f"{r['gflops'] / gemm64:.2f} of this block's f64 GEMM, memory {r['mem_peak'] / r['mem_min']:.2f}× min",
           file=sys.stderr, flush=True)
+
+
+# --- the default path against the opt-in workspace -----------------------------------------------
+
+WORKSPACE_NETWORKS = [([1024] * 5, 1024), ([4096] * 3, 2048)]
+
+
+def load_baseline(folder: Path):
+    """The manual_bp package of another checkout, imported as `manual_bp_baseline` beside this
+    one (its relative imports resolve inside it; bp_spec is this checkout's)."""
+    import importlib.util
+
+    package = Path(folder).resolve() / "manual_bp"
+    spec = importlib.util.spec_from_file_location("manual_bp_baseline", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare_paths(rows_out, sizes, m, dtype, rounds, config, baseline=None):
+    """Time `backprop` (new arrays), `backprop(..., workspace=)` and the baseline's `backprop`
+    interleaved on one network; check they give the same bits; append its row to rows_out."""
+    net, params, x, y = problem(sizes, m, dtype, config)
+    workspace = mb.Workspace()
+    fns = {"default": lambda: mb.backprop(net, params, x, y),
+           "workspace": lambda: mb.backprop(net, params, x, y, workspace=workspace)}
+    if baseline is not None:
+        fns["baseline"] = lambda: baseline.backprop(net, params, x, y)
+    answers = {name: [np.concatenate([g.W.ravel(), g.b.ravel()]) for g in fn()] for name, fn in fns.items()}
+    same_bits = all(np.array_equal(a, b) for answer in answers.values() for a, b in zip(answer, answers["default"]))
+    t = interleaved(fns, rounds, min_seconds=0.0)
+    row = dict(config=config, net=f"{sizes} m={m}", dtype=np.dtype(dtype).name, rounds=rounds, same_bits=same_bits,
+               load=os.getloadavg()[0], **{name: float(np.median(v)) for name, v in t.items()})
+    ratios = {"default / workspace": t["default"] / t["workspace"]}
+    if baseline is not None:
+        ratios["workspace / baseline"] = t["workspace"] / t["baseline"]
+        ratios["default / baseline"] = t["default"] / t["baseline"]
+    row["ratios"] = {k: (float(np.median(v)), float(np.min(v)), float(np.max(v))) for k, v in ratios.items()}
+    row["faults"] = {name: kernel_cost(fn, 3)[0] for name, fn in fns.items()}
+    rows_out.append(row)
+    print(f"  {row['net']:<24} {row['dtype']}: " + ", ".join(f"{k} {fmt_time(row[k])}" for k in fns) + "; "
+          + ", ".join(f"{k} {v[0]:.3f} [{v[1]:.3f}–{v[2]:.3f}]" for k, v in row["ratios"].items())
+          + ("" if same_bits else "; NOT THE SAME BITS"), file=sys.stderr, flush=True)
+
+
+def report_paths(info, rows, command) -> str:
+    lines = ["Command: `" + command + "`", "", "| machine | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in info.items()]
+    has_baseline = "baseline" in rows[0]
+    head = ["configuration", "network", "dtype", "rounds", "default `backprop`", "`workspace=`"]
+    head += ["baseline `backprop`"] if has_baseline else []
+    head += [f"**{k}** (median, min–max over rounds)" for k in rows[0]["ratios"]]
+    head += ["page faults a call", "same bits", "load (1 min)"]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        names = ["default", "workspace"] + (["baseline"] if has_baseline else [])
+        cells = [r["config"], r["net"], r["dtype"], str(r["rounds"])] + [fmt_time(r[n]) for n in names]
+        cells += [f"**{v[0]:.3f}** ({v[1]:.3f}–{v[2]:.3f})" for v in r["ratios"].values()]
+        cells += [" / ".join(f"{r['faults'][n]:,.0f}" for n in names), "yes" if r["same_bits"] else "**no**",
+                  f"{r['load']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_paths(args, command: str) -> int:
+    info = machine(with_jax=False)
+    baseline = load_baseline(Path(args.baseline)) if args.baseline else None
+    if baseline is not None:
+        head = subprocess.run(["git", "-C", args.baseline, "log", "-1", "--format=%h %s"],
+                              capture_output=True, text=True).stdout.strip()
+        info["baseline"] = f"{args.baseline}: {head[:80] or 'not a git checkout'}"
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), file=sys.stderr)
+    rows = []
+    for config in args.config or ["sigmoid/quadratic"]:
+        for sizes, m in WORKSPACE_NETWORKS:
+            big = backprop_flops(sizes, m) > 1e11
+            for dtype in (np.float64, np.float32):
+                compare_paths(rows, sizes, m, dtype, max(3, args.rounds // 2) if big else args.rounds, config, baseline)
+    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(report_paths(info, rows, command))
+    return 0
 
 
 # --- finite differences ----------------------------------------------------------------------
@@ -446,13 +535,18 @@ def main(argv=None) -> int:
     parser.add_argument("--fd-sample", type=int, default=300, help="parameters timed per FD network")
     parser.add_argument("--no-fd", action="store_true", help="skip the finite-difference sweep")
     parser.add_argument("--plot", default="docs/fd_vs_backprop.png", help="where the FD plot goes")
+    parser.add_argument("--workspace", action="store_true",
+                        help="instead: the default backprop against backprop(..., workspace=) on [1024]x5 and "
+                             "[4096]x3 (minutes; no jax)")
+    parser.add_argument("--baseline", default=None, metavar="DIR",
+                        help="with --workspace: also time the backprop of the manual_bp checked out in DIR")
     parser.add_argument("--threads", type=int, default=None,
                         help="BLAS and XLA threads for both sides (default: the libraries' own, all cores); "
                              "1 keeps the comparison meaningful when other jobs oversubscribe the cores")
     args = parser.parse_args(argv)
     command = "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:]))
     with limit_threads(args.threads) if args.threads is not None else contextlib.nullcontext():
-        return run(args, command)
+        return run_paths(args, command) if args.workspace else run(args, command)
 
 
 def run(args, command: str) -> int:
