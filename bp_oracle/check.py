@@ -18,7 +18,7 @@ from bp_spec import Layer
 
 from .expected import Expected, expected_for_cases
 from .dtypes import storage
-from .judge import ERROR, FAIL, PASS, SKIP, Verdict, judge
+from .judge import ERROR, FAIL, PASS, SKIP, CaseResult, Verdict, judge
 from .protocol import NotTheResponse, ProtocolError, Response, dumps, encode_request, parse_line, parse_response
 from .runner import (MAX_CONSECUTIVE_TIMEOUTS, MAX_LINE_BYTES, STARTUP_ATTEMPTS, GaveUp, Implementation,
                      ImplementationError, StartError)
@@ -84,11 +84,15 @@ def plan_of(suite="quick", seed=0, include=(), exclude=(), dtype="float64", supp
 
 
 @dataclass
-class CaseResult:
-    case: OracleCase
-    verdict: Verdict
-    seconds: float = 0.0
-    tolerance: Tolerance | None = None  # what the case was judged by
+class CheckedCase(CaseResult):
+    """A suite's case judged (check, grade, the pytest fixture): the case itself, as asked."""
+
+    case: OracleCase | None = None
+
+    @classmethod
+    def of(cls, case: OracleCase, verdict: Verdict, seconds: float = 0.0,
+           tolerance: Tolerance | None = None) -> "CheckedCase":
+        return cls(case.id, case.net, case.m, verdict, tolerance, seconds, case=case)
 
 
 @dataclass
@@ -96,7 +100,7 @@ class Report:
     suite: str
     seed: int
     implementation: str
-    results: list[CaseResult] = field(default_factory=list)
+    results: list[CheckedCase] = field(default_factory=list)
     plan: Plan = field(default_factory=Plan)
     not_asked: dict[str, str] = field(default_factory=dict)  # case id → why the dtype cannot judge it
     problems: list[str] = field(default_factory=list)  # what fails the run outside any case (grade's stray lines)
@@ -143,7 +147,7 @@ class Report:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-    def by_outcome(self, outcome: str) -> list[CaseResult]:
+    def by_outcome(self, outcome: str) -> list[CheckedCase]:
         return [r for r in self.results if r.verdict.outcome == outcome]
 
     def summary(self) -> str:
@@ -221,7 +225,7 @@ def verdict_for(case: OracleCase, exp: Expected, response: Response, tol: Tolera
 
 def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float = 30.0,
               include: Iterable[str] = (), exclude: Iterable[str] = (),
-              on_result: Optional[Callable[[CaseResult], None]] = None, cwd: Optional[str] = None,
+              on_result: Optional[Callable[[CheckedCase], None]] = None, cwd: Optional[str] = None,
               max_line_bytes: int = MAX_LINE_BYTES, on_start: Optional[Callable[[int], None]] = None,
               **plan) -> Report:
     """Ask the command about every case of the suite (keyword arguments of `Plan`: dtype,
@@ -269,7 +273,7 @@ def run_check(command: str, suite: str = "quick", seed: int = 0, timeout: float 
                 except ProtocolError as e:
                     verdict = Verdict(ERROR, message=str(e))
                 break
-            result = CaseResult(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp))
+            result = CheckedCase.of(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp))
             report.results.append(result)
             if on_result:
                 on_result(result)
@@ -362,7 +366,7 @@ def check_implementation(fn: Callable, suite: str = "quick", seed: int = 0,
             verdict = Verdict(ERROR, message=str(e))
         except Exception as e:  # noqa: BLE001  (their bug, reported as the case's ERROR)
             verdict = Verdict(ERROR, message=f"raised {type(e).__name__}: {e}")
-        report.results.append(CaseResult(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp)))
+        report.results.append(CheckedCase.of(case, verdict, time.perf_counter() - t0, plan.tolerance(case, exp)))
     if plan.witness:
         add_witnesses(report)
     return report

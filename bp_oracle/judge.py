@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from autodiff_ref.reference import regularisation_gradient
-from bp_spec import L1_SLOPE_AT_ZERO, Layer
+from bp_spec import L1_SLOPE_AT_ZERO, Layer, Network
 
 from .agreement import Check, agreement, tensor_of
 from .expected import Expected
@@ -136,6 +136,20 @@ class Verdict:
         if not self.witnesses and not self.side:
             return []
         return [f"witness: {describe(w, candidate_name)}" for w in self.witnesses] + [f"verdict: {self.side}"]
+
+
+@dataclass
+class CaseResult:
+    """One case judged, whichever command asked it: a suite's case (check, grade, the fixture:
+    bp_oracle.check.CheckedCase) or a network of the sweep (verify: bp_oracle.sweep.engine.SweptNetwork).
+    What every report, page and JUnit file reads is here; each command adds what is its own."""
+
+    id: str
+    net: Network
+    m: int
+    verdict: Optional[Verdict] = None  # None only for a swept network whose every tensor agrees
+    tolerance: Optional[Tolerance] = None  # what the case was judged by
+    seconds: float = 0.0
 
 
 def _close(got, predicted, tol: Tolerance) -> bool:

@@ -26,7 +26,7 @@ import numpy as np
 
 from bp_spec import Layer, Network
 
-from .check import CaseResult, Plan, Report, expected, plan_cases, plan_of, verdict_for
+from .check import CheckedCase, Plan, Report, expected, plan_cases, plan_of, verdict_for
 from .tolerance import Tolerance
 from .expected import expected_from_json, expected_to_json
 from .judge import ERROR, Verdict
@@ -253,5 +253,5 @@ def grade(folder: str, results: str, allow_skip: bool = False) -> tuple[Report, 
                 verdict = verdict_for(case, exp, parse_response(answers[case.id], case.id, case.net, case.m), tol)
             except ProtocolError as e:
                 verdict = Verdict(ERROR, message=str(e))
-        report.results.append(CaseResult(case, verdict, tolerance=tol))
+        report.results.append(CheckedCase.of(case, verdict, tolerance=tol))
     return report, stray

@@ -82,7 +82,7 @@ def from_verdict(ident: str, net: Network, m: int, dtype: str, tolerance: Option
 
 
 def from_check(result, dtype: str) -> FailingCase:
-    """A check's or grade's FAIL (bp_oracle.check.CaseResult) as the report shows it."""
+    """A check's or grade's FAIL (bp_oracle.check.CheckedCase) as the report shows it."""
     return from_verdict(result.case.id, result.case.net, result.case.m, dtype, result.tolerance, result.verdict)
 
 

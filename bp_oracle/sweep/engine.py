@@ -35,9 +35,9 @@ from bp_spec.kinks import crossed_kinks, near_kink
 from .. import custom
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..expected import expected_from_trace
-from ..judge import ERROR, FAIL, PASS, Finding, Verdict, judge
+from ..judge import ERROR, FAIL, PASS, CaseResult, Finding, Verdict, judge
 from ..suites import OracleCase
-from ..tolerance import Tolerance, beyond_resolution, cost_conditioning, tolerance_for_case
+from ..tolerance import beyond_resolution, cost_conditioning, tolerance_for_case
 from ..triangulation import which_side
 from .collector import tune_for_sweeping
 from .precision import finfo, in_dtype, run_candidate, unit_roundoff
@@ -164,26 +164,23 @@ def setup(options: SweepOptions) -> _Setup:
 
 
 @dataclass
-class CaseResult:
-    """The verdict on one case, everything a report needs, and nothing that needs jax."""
+class SweptNetwork(CaseResult):
+    """One network of the sweep judged (its id is "SEED:INDEX"): everything a report needs, and
+    nothing that needs jax. `verdict` is, for a network whose tensors disagree, the judge's, as
+    `bp-oracle check` gives it (the root cause's equation, layer and hint, what follows from it),
+    with the finite-difference witnesses and which side they say is wrong; None while every
+    tensor agrees."""
 
-    seed: int
-    index: int
-    net: Network
-    m: int
-    checks: list[Check]
+    seed: int = 0
+    index: int = 0
+    checks: list[Check] = field(default_factory=list)
     options: SweepOptions = field(default_factory=SweepOptions)
-    tolerance: Tolerance | None = None
     kappa: float = 0.0  # the cost gradient's conditioning at the outputs (tolerance.py)
     near_kink: bool = False  # a pre-activation (or a weight under l1) within KINK_MARGIN of a kink
     crossed_kink: list[int] = field(default_factory=list)  # layers where rounding crossed a kink
     saturated: bool = False  # an output the dtype cannot resolve under cross-entropy (tolerance.py)
     error: str | None = None  # the candidate raised this
     skipped: str | None = None  # the candidate raised NotImplementedError (with this message): a SKIP
-    # for a network whose tensors disagree: the judge's verdict, as `bp-oracle check` gives it (the
-    # root cause's equation, layer and hint, what follows from it), with the finite-difference
-    # witnesses and which side they say is wrong; None while every tensor agrees
-    verdict: Verdict | None = None
     # each wrong tensor whole, (got, reference) in float64 by (quantity, layer): the HTML report's heatmaps
     wrong: dict = field(default_factory=dict, repr=False)
 
@@ -214,10 +211,6 @@ class CaseResult:
     def side(self) -> str:
         """For a failure: which side is wrong, and who says so."""
         return self.verdict.side if self.verdict is not None else ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.seed}:{self.index}"
 
     @property
     def failed(self) -> bool:
@@ -263,7 +256,7 @@ def _as_record(result):
     return GradientsOnly([tuple(layer) for layer in result])
 
 
-def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = SweepOptions()) -> list[CaseResult]:
+def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = SweepOptions()) -> list[SweptNetwork]:
     """Check the cases `indices` of the sweep `seed`: padded reference, candidate, judge, witness."""
     run = setup(options)
     dtype = options.dtype
@@ -285,10 +278,11 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
         net, m = case.net, case.x.shape[0]
         kappa = cost_conditioning(net.cost, net.activations[-1], ref.a[-1])
         tol = tolerance_for_case(dtype, net.L, max(net.sizes), m, kappa)
-        results.append(CaseResult(seed, index, net, m, [], options, tol, kappa,
-                                  near_kink=near_kink(net, ref.z, KINK_MARGIN, params=exact[1]),
-                                  saturated=beyond_resolution(net.cost, net.activations[-1], ref.a[-1],
-                                                              unit_roundoff(dtype), float(finfo(dtype).smallest_normal))))
+        results.append(SweptNetwork(f"{seed}:{index}", net, m, tolerance=tol, seed=seed, index=index,
+                                    options=options, kappa=kappa,
+                                    near_kink=near_kink(net, ref.z, KINK_MARGIN, params=exact[1]),
+                                    saturated=beyond_resolution(net.cost, net.activations[-1], ref.a[-1], unit_roundoff(dtype),
+                                                                float(finfo(dtype).smallest_normal))))
     block = _block_agreements(results, refs, answers)
     witness_items = []
     for k, (result, (_, exact), ref, answer) in enumerate(zip(results, pairs, refs, answers)):
@@ -324,7 +318,7 @@ def verify_cases(seed: int, indices: Sequence[int], options: SweepOptions = Swee
     return results
 
 
-def _judged(result: CaseResult, exact: Case, ref, answer) -> Verdict:
+def _judged(result: SweptNetwork, exact: Case, ref, answer) -> Verdict:
     """The verdict of `bp-oracle check`'s judge on a network whose tensors disagree: the root
     cause in the order errors propagate, its equation, layer and hint, and what follows from it.
     Where the dtype cannot resolve the backward pass only the forward pass is judged, so only its
@@ -343,7 +337,7 @@ def _judged(result: CaseResult, exact: Case, ref, answer) -> Verdict:
     return verdict
 
 
-def _block_agreements(results: list[CaseResult], refs, answers) -> dict[int, list[Check]]:
+def _block_agreements(results: list[SweptNetwork], refs, answers) -> dict[int, list[Check]]:
     """The checks of every network that answered, judged in one pass (agreements), by position;
     none when an answer does not even have the reference's shapes: then each network is judged
     alone below, and the one that is wrong says so in its own result."""
@@ -378,10 +372,10 @@ class Row:
     skipped: int = 0
     kinks: int = 0
     beyond: int = 0
-    worst: CaseResult | None = None
+    worst: SweptNetwork | None = None
     by_depth: dict[int, float] = field(default_factory=dict)
 
-    def add(self, result: CaseResult) -> None:
+    def add(self, result: SweptNetwork) -> None:
         self.cases += 1
         if result.skipped is not None:  # not judged: no error to rank
             self.skipped += 1
@@ -399,15 +393,15 @@ class Row:
 class Summary:
     seed: int
     options: SweepOptions = field(default_factory=SweepOptions)
-    results: list[CaseResult] = field(default_factory=list)
+    results: list[SweptNetwork] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
-    def failures(self) -> list[CaseResult]:
+    def failures(self) -> list[SweptNetwork]:
         return [r for r in self.results if r.failed]
 
     @property
-    def skips(self) -> list[CaseResult]:
+    def skips(self) -> list[SweptNetwork]:
         """Cases the candidate raised NotImplementedError on: SKIPs, failing the run unless accepted."""
         return [r for r in self.results if r.skipped is not None]
 
@@ -462,7 +456,7 @@ def _worker_init(options: SweepOptions, settings: dict) -> None:
 WRONG_TENSORS_KEPT = 20
 
 
-def _collect(summary: Summary, results: list[CaseResult], kept: int) -> int:
+def _collect(summary: Summary, results: list[SweptNetwork], kept: int) -> int:
     """Add a block's results to the summary; `kept` failures so far have kept their wrong tensors,
     and how many have after this block is returned."""
     for r in results:
@@ -505,6 +499,6 @@ def run_sweep(seed: int, indices: Iterable[int], options: SweepOptions = SweepOp
     return summary
 
 
-def verify_case(seed: int, index: int, options: SweepOptions = SweepOptions()) -> CaseResult:
+def verify_case(seed: int, index: int, options: SweepOptions = SweepOptions()) -> SweptNetwork:
     """One case of a sweep, exactly as the sweep checks it."""
     return verify_cases(seed, [index], options)[0]

@@ -27,7 +27,7 @@ from ..tolerance import PRECISION_MODELS, TOLERANCES
 from .. import junit
 from ..judge import ERROR, FAIL, PASS, SKIP
 from ..triangulation import describe as describe_witness
-from .engine import CaseResult, Summary
+from .engine import SweptNetwork, Summary
 
 FLOOR = 1e-18  # an error of exactly 0 is drawn here on the log scales
 COLOURS = {"float64": "tab:blue", "float32": "tab:orange", "float16": "tab:green", "bfloat16": "tab:red"}
@@ -46,7 +46,7 @@ def _number(x: float):
     return x if math.isfinite(x) else str(x)
 
 
-def _case_row(r: CaseResult) -> dict:
+def _case_row(r: SweptNetwork) -> dict:
     return {"index": r.index, "L": r.net.L, "width": max(r.net.sizes), "m": r.m,
             "activations": list(r.net.activations), "cost": r.net.cost,
             "relative_error": _number(r.relative_error), "error_over_tolerance": _number(r.margin),
@@ -54,7 +54,7 @@ def _case_row(r: CaseResult) -> dict:
             **({"skipped": r.skipped} if r.skipped is not None else {})}
 
 
-def _failure(r: CaseResult) -> dict:
+def _failure(r: SweptNetwork) -> dict:
     worst = r.worst
     return {"index": r.index, "replay": r.replay, "network": r.net.to_dict(), "m": r.m,
             "verdict": r.side, "error": r.error, "judge": r.verdict.to_json(r.id, r.options.candidate_name),
@@ -171,7 +171,7 @@ def _pyplot():
     return plt
 
 
-def _judged(summary: Summary) -> list[CaseResult]:
+def _judged(summary: Summary) -> list[SweptNetwork]:
     return [r for r in summary.results if r.error is None and r.skipped is None]
 
 

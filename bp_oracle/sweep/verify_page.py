@@ -13,10 +13,10 @@ from ..html_report.failing_cases import FailingCase, from_verdict
 from ..html_report.check_page import failures
 from ..html_report.page import banner, document, esc, table, write
 from .figures import TABLE_CAPTION, plot_png, table_rows
-from .engine import CaseResult, Summary
+from .engine import SweptNetwork, Summary
 
 
-def failing_case(r: CaseResult) -> FailingCase:
+def failing_case(r: SweptNetwork) -> FailingCase:
     """A failing network of the sweep as the report shows it: the judge's verdict, as check's page
     shows one, with the witnesses' verdict and the replay line beside it."""
     return from_verdict(r.id, r.net, r.m, r.options.dtype, r.tolerance, r.verdict, r.options.candidate_name,
