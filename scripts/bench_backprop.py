@@ -327,6 +327,8 @@ def report_paths(info, rows, command) -> str:
 
 def run_paths(args, command: str) -> int:
     info = machine(with_jax=False)
+    info["threads"] = ("OpenBLAS's default" if args.threads is None
+                       else f"{args.threads}: process pinned to cores {sorted(os.sched_getaffinity(0))}")
     baseline = load_baseline(Path(args.baseline)) if args.baseline else None
     if baseline is not None:
         head = subprocess.run(["git", "-C", args.baseline, "log", "-1", "--format=%h %s"],
