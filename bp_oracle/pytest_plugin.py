@@ -69,16 +69,18 @@ class BpOracle:
 
     def check(self, fn, suite: str | None = None, *, dtype: str = "float64", supports=None,
               allow_skip: bool = False, include=(), exclude=(), rtol: float | None = None,
-              atol: float | None = None, seed: int | None = None):
+              atol: float | None = None, seed: int | None = None, witness: bool = False):
         """Judge a Python backprop `fn(net, params, x, y)`; returns the report when it conforms.
 
-        dtype, supports, allow_skip, include, exclude, rtol, atol: as `check_implementation`
-        (and `bp-oracle check`): the precision it is judged at, the features it declares, whether
-        SKIPs (NotImplementedError) are accepted, which cases, a tolerance override."""
+        dtype, supports, allow_skip, include, exclude, rtol, atol, witness: as
+        `check_implementation` (and `bp-oracle check`): the precision it is judged at, the features
+        it declares, whether SKIPs (NotImplementedError) are accepted, which cases, a tolerance
+        override, the finite-difference witness on each FAIL."""
         from .check import check_implementation
 
         report = check_implementation(fn, suite or self.suite, self.seed if seed is None else seed, include, exclude,
-                                      dtype=dtype, supports=supports, allow_skip=allow_skip, rtol=rtol, atol=atol)
+                                      dtype=dtype, supports=supports, allow_skip=allow_skip, rtol=rtol, atol=atol,
+                                      witness=witness)
         return self._verdict("backprop", report)
 
     def check_command(self, command: str, suite: str | None = None, timeout: float = 30.0, **kwargs):

@@ -111,3 +111,13 @@ def test_the_pages_of_check_and_verify_draw_a_failure_from_the_same_verdict():
     report = check_implementation(_grads(broken), "quick", include=["batch:many"], witness=True)
     page = check_page(report, "bp-oracle check --witness")
     assert "L2 applied to the biases" in page and "verdict: finite differences side with jax.grad" in page
+
+
+def test_the_pytest_fixture_takes_witness_and_its_message_says_which_side():
+    from bp_oracle.pytest_plugin import BpOracle
+
+    broken, _ = BROKEN["sum_for_mean_in_bp3"]
+    with pytest.raises(AssertionError) as e:
+        BpOracle().check(_grads(broken), include=["depth:1"], witness=True)
+    assert "hint: sum instead of mean" in str(e.value)
+    assert "verdict: finite differences side with jax.grad: the implementation is wrong" in str(e.value)
