@@ -20,6 +20,9 @@ def add_parser(sub, help: str) -> None:
     p.add_argument("--results", required=True, metavar="FILE")
     p.add_argument("--allow-skip", action="store_true",
                    help="accept SKIPs (answers 'unsupported'); otherwise any SKIP fails, as in check")
+    p.add_argument("--witness", action="store_true",
+                   help="for each FAIL, central differences of the cost along each wrong δ or gradient say "
+                        "which side is wrong, as in check and verify (slower: compiles once per network shape)")
     p.add_argument("--json", type=output_file, metavar="REPORT")
     p.add_argument("--junit", type=output_file, metavar="FILE")
     add_html_argument(p)
@@ -28,12 +31,15 @@ def add_parser(sub, help: str) -> None:
 
 
 def run(args) -> int:
-    from ..report import render_console
+    from ..check import add_witnesses
     from ..errors import user_input
+    from ..report import render_console
     from ..vectors import grade
 
     with user_input():  # a vector or results file that is missing, malformed or tampered with
         report, _ = grade(args.vectors, args.results, allow_skip=args.allow_skip)
+    if args.witness:
+        add_witnesses(report)
     out = output_for(args)
     render_console(report, out)  # stray lines are the report's problems: console, JSON, JUnit, HTML agree
     write_reports(report, args, out, replay(args))
@@ -44,4 +50,4 @@ def replay(args) -> str:
     import shlex
 
     parts = ["bp-oracle grade", "--vectors", shlex.quote(args.vectors), "--results", shlex.quote(args.results)]
-    return " ".join(parts + (["--allow-skip"] if args.allow_skip else []))
+    return " ".join(parts + (["--allow-skip"] if args.allow_skip else []) + (["--witness"] if args.witness else []))

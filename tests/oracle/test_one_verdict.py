@@ -121,3 +121,17 @@ def test_the_pytest_fixture_takes_witness_and_its_message_says_which_side():
         BpOracle().check(_grads(broken), include=["depth:1"], witness=True)
     assert "hint: sum instead of mean" in str(e.value)
     assert "verdict: finite differences side with jax.grad: the implementation is wrong" in str(e.value)
+
+
+def test_grade_with_witness_says_which_side_is_wrong(run_cli, tmp_path):
+    from bp_oracle.vectors import load_vectors, write_vectors
+
+    broken, _ = BROKEN["sum_for_mean_in_bp3"]
+    write_vectors(str(tmp_path / "v"), "quick", 0, include=["depth:1"])
+    with open(tmp_path / "r.jsonl", "w") as f:
+        for case, _, _ in load_vectors(str(tmp_path / "v")):
+            grads = broken(case.net, case.params, case.x, case.y).grads
+            f.write(json.dumps({"id": case.id, "grads": [{"W": W.tolist(), "b": b.tolist()} for W, b in grads]}) + "\n")
+    code, out, _ = run_cli("grade", "--vectors", tmp_path / "v", "--results", tmp_path / "r.jsonl", "--witness")
+    assert code == 1 and "hint: sum instead of mean" in out
+    assert "verdict: finite differences side with jax.grad: the implementation is wrong" in out
