@@ -151,6 +151,21 @@ class CaseResult:
     tolerance: Optional[Tolerance] = None  # what the case was judged by
     seconds: float = 0.0
 
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome if self.verdict is not None else PASS
+
+    def to_json(self, candidate_name: str = "the implementation") -> dict:
+        """The case as every command's JSON report lists it (no timings: the same run gives the
+        same bytes)."""
+        doc = {"id": self.id, "outcome": self.outcome, "network": self.net.to_dict(), "m": self.m}
+        if self.tolerance is not None:
+            doc["tolerance"] = {"rtol": self.tolerance.rtol, "atol": self.tolerance.atol}
+        if self.verdict is not None:
+            doc.update(self.verdict.to_json(self.id, candidate_name))
+            doc["outcome"] = self.outcome
+        return doc
+
 
 def _close(got, predicted, tol: Tolerance) -> bool:
     predicted = np.asarray(predicted, dtype=np.float64)

@@ -331,12 +331,7 @@ def to_json(report: Report) -> dict:
     cases = []
     for r in report.results:
         # no timings here, so the same implementation, suite and seed give a byte-identical report
-        entry = {"id": r.case.id, "outcome": r.verdict.outcome, "network": r.case.net.to_dict(),
-                 "m": r.case.m, "features": list(r.case.features)}
-        if r.tolerance is not None:
-            entry["tolerance"] = {"rtol": r.tolerance.rtol, "atol": r.tolerance.atol}
-        entry.update(r.verdict.to_json(r.case.id))
-        cases.append(entry)
+        cases.append({**r.to_json(), "features": list(r.case.features)})
     plan = report.plan
     return {
         "tool": f"bp-oracle {report.tool}", "protocol": "bp-oracle/1", "implementation": report.implementation,

@@ -40,6 +40,8 @@ def add_parser(sub, help: str) -> None:
     p.add_argument("--report", metavar="DIR", help="write summary.json, errors.png and depth_width.png into DIR")
     p.add_argument("--junit", type=output_file, metavar="FILE",
                    help="write JUnit XML: one testcase per network, a failure with its verdict and replay line")
+    p.add_argument("--json", type=output_file, metavar="REPORT",
+                   help="write the JSON report, in check's shape: one case per network, its verdict and replay line")
     add_html_argument(p)
     p.add_argument("--plugin", action="append", default=[], metavar="FILE.py|MODULE",
                    help="register your own activation or cost (bp_oracle.custom); every network then uses it")
@@ -112,6 +114,8 @@ def run(args) -> int:
         raise usage_error("--junit writes a sweep's networks: not with --replay")
     if args.replay and args.html:
         raise usage_error("--html writes a sweep's networks: not with --replay")
+    if args.replay and args.json:
+        raise usage_error("--json writes a sweep's networks: not with --replay")
     if args.report or args.html:
         from ..sweep.figures import require_matplotlib
         with user_input():  # the plots need matplotlib (the `plots` extra): one line, exit 2
@@ -151,6 +155,10 @@ def run(args) -> int:
         command = shlex.join(args.command_line)
         write_page(args.html, summaries, command, not failed, lines, checks, args.allow_skip, plots)
         out.line(f"HTML report: {args.html}")
+    if args.json:
+        from ..sweep.figures import write_report_json
+        write_report_json(args.json, summaries, checks, allow_skip=args.allow_skip)
+        out.line(f"wrote {args.json}")
     if args.junit:
         from ..sweep.figures import write_junit
         write_junit(args.junit, summaries, checks, allow_skip=args.allow_skip, html=args.html)

@@ -35,7 +35,7 @@ from bp_spec.kinks import crossed_kinks, near_kink
 from .. import custom
 from ..agreement import Check, GradientsOnly, agreement, agreements, tensor_of
 from ..expected import expected_from_trace
-from ..judge import ERROR, FAIL, PASS, CaseResult, Finding, Verdict, judge
+from ..judge import ERROR, FAIL, PASS, SKIP, CaseResult, Finding, Verdict, judge
 from ..suites import OracleCase
 from ..tolerance import beyond_resolution, cost_conditioning, tolerance_for_case
 from ..triangulation import which_side
@@ -202,6 +202,14 @@ class SweptNetwork(CaseResult):
         if self.error is not None or self.skipped is not None:
             return False
         return all(c.ok for c in self.judged) or (self.verdict is not None and self.verdict.outcome == PASS)
+
+    @property
+    def outcome(self) -> str:
+        if self.skipped is not None:
+            return SKIP
+        if self.error is not None:
+            return ERROR
+        return PASS if self.ok else FAIL
 
     @property
     def witnesses(self) -> list[Witness]:

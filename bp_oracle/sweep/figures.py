@@ -101,6 +101,31 @@ def summary_dict(summary: Summary, start: int) -> dict:
     }
 
 
+def report_json(summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> dict:
+    """`verify --json REPORT`: the shape of check's and grade's JSON report (tool, implementation,
+    ok, judged, counts, problems, cases), a case per network and dtype, each with its verdict as
+    every command writes one (judge.CaseResult.to_json) and its replay line. No timings: the same
+    sweep gives the same bytes, with any --jobs."""
+    who = summaries[0].options.candidate_name if summaries else "manual_bp"
+    results = [r for s in summaries for r in s.results]
+    problems = [f"derivative of {c.name}: {c.describe()}" for c in derivative_checks if not c.ok]
+    problems += [message for s in summaries for _, message in s.run_failures(allow_skip)]
+    counts = {o: sum(r.outcome == o for r in results) for o in (PASS, FAIL, ERROR, SKIP)}
+    return {
+        "tool": "bp-oracle verify", "implementation": who, "seed": summaries[0].seed if summaries else None,
+        "dtype": [s.options.dtype for s in summaries], "plugins": list(summaries[0].options.plugins) if summaries else [],
+        "allow_skip": allow_skip, "ok": not problems and not counts[FAIL] and not counts[ERROR],
+        "judged": counts[PASS] + counts[FAIL], "counts": counts, "problems": problems,
+        "cases": [{**r.to_json(who), "dtype": r.options.dtype, "replay": r.replay} for r in results],
+    }
+
+
+def write_report_json(path: str, summaries: Sequence[Summary], derivative_checks=(), allow_skip: bool = False) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report_json(summaries, derivative_checks, allow_skip), f, indent=1, sort_keys=True, allow_nan=False)
+        f.write("\n")
+
+
 def write(folder: str, summaries: Sequence[Summary], start: int, derivative_checks=()) -> list[Path]:
     """Write summary.json and the PNGs into `folder` (made if missing); return their paths."""
     out = Path(folder)

@@ -135,3 +135,26 @@ def test_grade_with_witness_says_which_side_is_wrong(run_cli, tmp_path):
     code, out, _ = run_cli("grade", "--vectors", tmp_path / "v", "--results", tmp_path / "r.jsonl", "--witness")
     assert code == 1 and "hint: sum instead of mean" in out
     assert "verdict: finite differences side with jax.grad: the implementation is wrong" in out
+
+
+def test_verify_json_report_has_checks_shape_and_the_same_bytes_run_to_run(run_cli, tmp_path, monkeypatch):
+    from bp_oracle.report import to_json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bug.py").write_text("from broken_backprops import BROKEN\nbackprop = BROKEN['sum_for_mean_in_bp3'][0]\n")
+    code, _, _ = run_cli("verify", "--cases", "6", "--no-progress", "--backprop", "bug.py:backprop",
+                         "--json", tmp_path / "one.json")
+    assert code == 1
+    doc = json.loads((tmp_path / "one.json").read_text())
+    check = to_json(check_implementation(_grads(BROKEN["sum_for_mean_in_bp3"][0]), "quick", include=["depth:1"]))
+    shared = {"tool", "implementation", "seed", "dtype", "ok", "judged", "counts", "problems", "cases"}
+    assert shared <= set(doc) and shared <= set(check)
+    assert doc["ok"] is False and doc["counts"]["FAIL"] == sum(c["outcome"] == "FAIL" for c in doc["cases"]) >= 1
+    failing = next(c for c in doc["cases"] if c["outcome"] == "FAIL")
+    example = next(c for c in check["cases"] if c["outcome"] == "FAIL")
+    assert set(example) - {"features"} <= set(failing)  # a case's fields, as check writes them
+    assert any(f["root_cause"] and f["hint"] == "sum instead of mean" for f in failing["findings"])
+    assert failing["replay"].startswith("bp-oracle verify --replay 0:")
+    code, _, _ = run_cli("verify", "--cases", "6", "--no-progress", "--backprop", "bug.py:backprop",
+                         "--json", tmp_path / "two.json")
+    assert (tmp_path / "one.json").read_bytes() == (tmp_path / "two.json").read_bytes()
