@@ -22,7 +22,7 @@ import struct
 import subprocess
 import time
 from collections import deque
-from typing import Optional
+from typing import Callable, Optional
 
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a response longer than this is a flood, not an answer
 STDERR_TAIL_BYTES = 64 * 1024      # the last bytes of the program's stderr kept for quoting
@@ -84,17 +84,18 @@ class Implementation:
         timeout: seconds allowed per request (any positive finite number).
         cwd: working directory for the process.
         max_line_bytes: a longer response line is a flood, an ERROR.
+        clock: what every deadline is measured by, in seconds (a test passes a fake one).
     """
 
     def __init__(self, command: str, timeout: float = 30.0, cwd: Optional[str] = None,
-                 max_line_bytes: int = MAX_LINE_BYTES):
+                 max_line_bytes: int = MAX_LINE_BYTES, clock: Callable[[], float] = time.monotonic):
         try:
             self.argv = shlex.split(command)
         except ValueError as e:
             raise StartError(f"cannot parse --impl {command!r}: {e}") from None
         if not self.argv:
             raise StartError("--impl is empty")
-        self.timeout, self.cwd, self.max_line_bytes = timeout, cwd, max_line_bytes
+        self.timeout, self.cwd, self.max_line_bytes, self.clock = timeout, cwd, max_line_bytes, clock
         self.proc: Optional[subprocess.Popen] = None
         self.restarts = 0
         self._starts = 0
@@ -184,9 +185,9 @@ class Implementation:
     def _wait_exited(self, seconds: float) -> bool:
         """Wait up to `seconds` for the process to exit, reading its stderr meanwhile (a dying
         program may be writing a long traceback)."""
-        deadline = time.monotonic() + seconds
+        deadline = self.clock() + seconds
         while not self._exited():
-            if time.monotonic() >= deadline:
+            if self.clock() >= deadline:
                 return False
             self._read_stderr()
             time.sleep(0.01)
@@ -214,12 +215,12 @@ class Implementation:
 
     def _drain_stderr(self, seconds: float) -> None:
         """Read stderr until EOF (every writer gone) or `seconds` have passed."""
-        deadline = time.monotonic() + seconds
+        deadline = self.clock() + seconds
         with selectors.DefaultSelector() as sel:
             if self._stderr_open:
                 sel.register(self.proc.stderr.fileno(), selectors.EVENT_READ)
             while self._stderr_open:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self.clock()
                 if remaining <= 0:
                     return
                 if sel.select(timeout=remaining):
@@ -239,7 +240,7 @@ class Implementation:
         if self.proc is None:
             self.start()
         data = memoryview(line.encode("utf-8") + b"\n")
-        deadline = time.monotonic() + self.timeout
+        deadline = self.clock() + self.timeout
         sent, eof = 0, False
         stdin_fd, stdout_fd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         with selectors.DefaultSelector() as sel:
@@ -259,7 +260,7 @@ class Implementation:
                     self._fail(f"flooded stdout: over {mib} without a newline")
                 if self._held > self.max_line_bytes:
                     self._fail(f"flooded stdout: over {mib} of lines before reading the request")
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self.clock()
                 if remaining <= 0:
                     if sent < len(data):
                         self._fail(f"timed out after {self.timeout:g} s without reading the request", timed_out=True)

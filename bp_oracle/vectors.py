@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -162,14 +163,18 @@ def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, T
     case_id = _require(doc, "id", str, where)
     request = _require(doc, "request", dict, where)
     try:
-        net = Network.from_dict(_require(request, "network", dict, where))
-        params = net.check_params([(np.asarray(p["W"], dtype=np.float64), np.asarray(p["b"], dtype=np.float64))
-                                   for p in _require(request, "params", list, where)])
-        x, y = net.check_batch(_require(request, "x", list, where), _require(request, "y", list, where))
-        exp = expected_from_json(_require(doc, "expected", dict, where))
+        with _field("request.network"):
+            net = Network.from_dict(_require(request, "network", dict, where))
+        with _field("request.params"):
+            params = net.check_params([(np.asarray(p["W"], dtype=np.float64), np.asarray(p["b"], dtype=np.float64))
+                                       for p in _require(request, "params", list, where)])
+        with _field("request"):  # the spec's messages name x or y
+            x, y = net.check_batch(_require(request, "x", list, where), _require(request, "y", list, where))
+        exp = _expected(_require(doc, "expected", dict, where))
         _check_expected_shapes(net, x.shape[0], exp)
         given = _require(doc, "tolerance", dict, where)
-        tolerance = Tolerance(float(given["rtol"]), float(given["atol"]))
+        with _field("tolerance"):
+            tolerance = Tolerance(float(given["rtol"]), float(given["atol"]))
         if not (np.isfinite(tolerance.rtol) and np.isfinite(tolerance.atol)) or min(tolerance.rtol, tolerance.atol) < 0:
             raise ValueError("the tolerance must be finite and ≥ 0")
     except VectorError:
@@ -181,6 +186,33 @@ def load_case(path: Path, sha256: str | None = None) -> tuple[OracleCase, Any, T
     case = OracleCase(case_id, net, [Layer(W, b) for W, b in params], x, y,
                       tuple(_require(doc, "features", list, where)), dict(_require(doc, "flags", dict, where)))
     return case, exp, tolerance
+
+
+@contextmanager
+def _field(name: str):
+    """A conversion that fails inside says which field of the vector file it was converting."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"{name}: {f'missing {e}' if isinstance(e, KeyError) else e}") from None
+
+
+def _tensors(values) -> list[np.ndarray]:
+    return [np.asarray(v, dtype=np.float64) for v in values]
+
+
+# the expected answers' fields, each converted on its own first so that a bad one is named
+_EXPECTED_FIELDS = {"z": _tensors, "a": _tensors, "deltas": _tensors, "cost": float,
+                    "grads": lambda grads: [_tensors([g["W"], g["b"]]) for g in grads]}
+
+
+def _expected(doc: dict):
+    """The expected answers of a vector file (expected_from_json), a field that does not convert named."""
+    for key, convert in _EXPECTED_FIELDS.items():
+        with _field(f"expected.{key}"):
+            convert(doc[key])
+    with _field("expected"):
+        return expected_from_json(doc)
 
 
 def _check_expected_shapes(net: Network, m: int, exp) -> None:

@@ -176,5 +176,5 @@ def test_cross_entropy_with_sigmoid_output_error_is_a_minus_y_even_when_saturate
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         mb.register_activation(mb.get_activation("tanh"))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="register_cost needs a Cost, got str"):
         mb.register_cost("quadratic")

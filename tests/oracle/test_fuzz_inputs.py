@@ -1,8 +1,10 @@
 """Property-based fuzzing of every parser: any input is either accepted or rejected with the
 documented error (ValueError/TypeError for the spec, ProtocolError for responses, VectorError for
-vector files); none crashes with anything else."""
+vector files), on one line that names what is wrong (the spec's field, the response's field and
+layer, the vector file and its field); none crashes with anything else."""
 
 import json
+import re
 
 from hypothesis import given, settings, strategies as st
 
@@ -23,13 +25,32 @@ spec_like = st.fixed_dictionaries(
     optional={"l2": json_values | st.floats(), "l1": json_values | st.floats(), "extra": json_values})
 
 
+# what a rejected spec's message names: the spec as a whole, or one of its fields (the sizes by
+# name or as layers and neurons, the activations, the cost, l2, l1, the parameter guard)
+SPEC_WORDS = ("network spec", "sizes", "layer", "neuron", "activation", "cost", "l2", "l1", "parameters")
+
+
+def one_line(message: str) -> str:
+    assert message.strip() and "\n" not in message, repr(message)
+    return message
+
+
 @given(spec_like | json_values)
 @settings(max_examples=200)
 def test_network_from_dict_accepts_or_raises_value_error(spec):
     try:
         net = mb.Network.from_dict(spec)
     except (ValueError, TypeError) as e:
-        assert str(e)
+        message = one_line(str(e))
+        if not isinstance(spec, dict):
+            assert message == f"network spec must be a JSON object, got {type(spec).__name__}"
+        elif not {"sizes", "activations", "cost"} <= set(spec):
+            missing = sorted({"sizes", "activations", "cost"} - set(spec))
+            assert message == f"network spec is missing {', '.join(missing)}"
+        elif set(spec) - {"sizes", "activations", "cost", "l2", "l1"}:
+            assert message.startswith("network spec has unknown key(s) ") and "extra" in message
+        else:
+            assert any(word in message for word in SPEC_WORDS), message
     else:
         assert mb.Network.from_dict(json.loads(json.dumps(net.to_dict()))) == net
 
@@ -40,7 +61,11 @@ def test_parse_line_returns_an_object_or_raises_protocol_error(line):
     try:
         assert isinstance(parse_line(line), dict)
     except ProtocolError as e:
-        assert str(e)
+        message = one_line(str(e))
+        # what is wrong with the line as a whole: empty, not UTF-8, not JSON, or not an object
+        assert message == "empty response line" or message == "response is not UTF-8 text" \
+            or message.startswith(("response is not JSON (", "response must be a JSON object, got ",
+                                   "non-finite number ")), message
 
 
 NET = mb.Network([2, 3, 2], ["relu", "softmax"], "log_likelihood")
@@ -56,7 +81,17 @@ def test_parse_response_returns_a_response_or_raises_protocol_error(obj):
     try:
         parse_response(obj, "c-1", NET, 2)
     except ProtocolError as e:
-        assert str(e)
+        message = one_line(str(e))
+        if "id" not in obj:
+            assert message == "response has no id"
+        elif obj["id"] != "c-1":
+            assert message.startswith("wrong id: expected 'c-1', got ")
+        else:  # the field at fault by name, and a layer's W or b by its layer too
+            fields = [f for f in ("grads", "unsupported", "error", "cost", "deltas", "z", "unknown field")
+                      if f in message]
+            assert fields or message.startswith("response needs exactly one of grads, unsupported, error"), message
+            for entry in re.findall(r"grads\[(\d)\]\.[Wb] ", message):
+                assert f"(layer {int(entry) + 1})" in message, message
 
 
 @given(json_values | st.fixed_dictionaries({"schema": st.just("bp-oracle-vectors/1"), "checksum": st.text(max_size=5)},
@@ -68,7 +103,9 @@ def test_vector_loader_rejects_malformed_files_with_vector_error(tmp_path_factor
     try:
         load_case(path)
     except VectorError as e:
-        assert str(e)
+        message = one_line(str(e))
+        assert message.startswith(f"{path}: "), message  # the file
+        assert re.search(r"(missing field|field|schema|checksum) '?\w", message[len(str(path)):]), message
 
 
 def _real_case_document():
@@ -102,4 +139,7 @@ def test_vector_loader_rejects_wrong_contents_behind_a_valid_checksum(tmp_path_f
     try:
         load_case(path)
     except VectorError as e:
-        assert str(e)
+        message = one_line(str(e))
+        # the file, and the field that was replaced (by its own name: "params", "z", "tolerance", …)
+        named = "x|y" if field[-1] in ("x", "y") else field[-1]  # x and y must agree on the batch size m
+        assert message.startswith(f"{path}: ") and re.search(rf"\b({named})\b", message), (field, message)

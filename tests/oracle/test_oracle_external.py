@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -121,12 +120,11 @@ def test_protocol_breakers_give_errors_with_a_clear_message(mode, message):
 
 
 def test_a_hung_program_is_killed_at_the_timeout_and_the_suite_goes_on():
-    t0 = time.monotonic()
     report = run_check(f"{MISBEHAVING} hang", "quick", include=["depth:1", "batch:many"], timeout=0.5)
-    elapsed = time.monotonic() - t0
     n = len(report.results)
-    assert report.count(ERROR) == n >= 2 and all("timed out after 0.5 s" in r.verdict.message for r in report.results)
-    assert elapsed < n * 0.5 + 10
+    # the suite went on past the first timeout (a fresh process for each case), and each case was
+    # ended by its own timeout, as the runner reports it
+    assert n >= 2 and [r.verdict.message for r in report.results] == ["timed out after 0.5 s without a response"] * n
 
 
 def test_a_flood_without_newline_is_cut_off_at_the_line_limit():
@@ -177,7 +175,7 @@ def test_the_console_script_exits_1_on_a_crashing_program_without_a_traceback():
 
 
 def test_start_error_for_a_program_that_cannot_run():
-    with pytest.raises(StartError):
+    with pytest.raises(StartError, match="cannot start '/definitely/not/here': No such file or directory"):
         run_check("/definitely/not/here", "quick")
 
 

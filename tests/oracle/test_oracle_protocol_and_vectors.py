@@ -12,7 +12,7 @@ import manual_bp as mb
 from bp_oracle import FAIL, PASS
 from bp_oracle.protocol import (ProtocolError, dumps, encode_request, parse_line,
                                           parse_response)
-from bp_oracle.vectors import VectorError, grade, load_vectors, write_vectors
+from bp_oracle.vectors import VectorError, _with_checksum, grade, load_vectors, write_vectors
 
 NET = mb.Network([3, 4, 2], ["tanh", "sigmoid"], "quadratic")
 
@@ -149,6 +149,7 @@ def test_a_changed_case_with_a_consistent_manifest_still_fails_its_own_checksum(
     for entry in manifest["cases"]:
         if entry["file"] == case.name:
             entry["sha256"] = "sha256:" + hashlib.sha256(case.read_bytes()).hexdigest()
-    (copy / "manifest.json").write_text(dumps(manifest) + "\n")
-    with pytest.raises(VectorError):
+    (copy / "manifest.json").write_text(dumps(_with_checksum(manifest)) + "\n")  # and the manifest re-hashed too
+    # so that what fails is the case file's own checksum, not the manifest's
+    with pytest.raises(VectorError, match=r"quick-0002\.json: checksum does not match the contents \(claimed sha256:"):
         load_vectors(str(copy))
