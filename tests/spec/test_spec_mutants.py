@@ -94,6 +94,8 @@ def test_random_networks_span_depths_1_to_5_widths_1_to_12_and_draw_l2_and_l1():
     assert min(widths) == 1 and max(widths) == 12
     assert {net.l2 for net in nets} == {0.0, 1e-3, 0.1} and {net.l1 for net in nets} == {0.0, 1e-3, 0.05}
     assert {net.cost for net in nets} == set(names.COSTS)
+    softmax_widths = {net.sizes[-1] for net in nets if net.activations[-1] == "softmax"}
+    assert 1 not in softmax_widths and 2 in softmax_widths  # width 1 raised to 2, not further
     assert all(net.l2 == net.l1 == 0.0 for net in
                (random_network(np.random.default_rng(s), regularisation=False) for s in range(20)))
 
@@ -115,3 +117,32 @@ def test_the_learning_rate_must_be_a_finite_number_above_0_not_a_bool():
     for eta in (True, "0.1", None, 0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="eta"):
             check_hyper_parameters(1, 1, eta, 0)
+
+
+def test_a_coefficient_must_be_a_number_not_a_bool_or_a_string():
+    for bad in (True, "0.1", None):
+        for key in ("l2", "l1"):
+            with pytest.raises(ValueError, match=f"^{key} must be a number"):
+                Network([2, 2], "sigmoid", "quadratic", **{key: bad})
+
+
+def test_crossed_kinks_compares_float32_z_in_float64_against_a_kink_float32_cannot_hold(registries):
+    # float32(0.1) lies above 0.1: compared in float32, the kink would round onto it
+    names.register_activation_spec(names.ActivationSpec("kink_at_0_1", kinks=(names.Kink(0.1, 0.0, 1.0, 0.0),)))
+    net = Network([1, 1], "kink_at_0_1", "quadratic")
+    z32, z64 = [np.array([[0.1]], dtype=np.float32)], [np.array([[0.1]])]
+    assert crossed_kinks(net, z32, z64) == [1] and crossed_kinks(net, z64, z32) == [1]
+
+
+def test_near_kink_counts_a_z_or_an_l1_weight_within_the_margin_inclusive(registries):
+    names.register_activation_spec(names.ActivationSpec("kink_at_0_1", kinks=(names.Kink(0.1, 0.0, 1.0, 0.0),)))
+    far = [np.array([[5.0]])]
+    assert near_kink(Network([1, 1], "relu", "quadratic"), [np.array([[-1e-3]])], 1e-3)  # |z − 0| = margin
+    assert not near_kink(Network([1, 1], "relu", "quadratic"), [np.array([[-2e-3]])], 1e-3)
+    kinked = Network([1, 1], "kink_at_0_1", "quadratic")
+    assert near_kink(kinked, [np.array([[0.1]])], 1e-3) and not near_kink(kinked, [np.array([[-0.1]])], 1e-3)
+    l1 = Network([1, 1], "relu", "quadratic", l1=0.05)
+    near_0, away = [(np.array([[-1e-3]]), np.zeros(1))], [(np.array([[0.5]]), np.zeros(1))]
+    assert near_kink(l1, far, 1e-3, near_0) and not near_kink(l1, far, 1e-3, away)
+    assert not near_kink(l1, far, 1e-3)  # no params given: weights unknown
+    assert not near_kink(Network([1, 1], "relu", "quadratic"), far, 1e-3, near_0)  # no l1 term: no kink at w = 0
