@@ -122,66 +122,81 @@ def test_there_are_no_import_circles(graph):
 
 
 # --- at run time: real work in a fresh interpreter, then a look at sys.modules -------------------
+#
+# Each interpreter runs stages one after another and prints what is loaded after each. A stage that
+# must find a package unloaded runs before the stages that load it, so one interpreter answers for
+# two claims (starting one costs about a second and a half with jax, and its compilations again).
 
-def _run(code: str) -> dict:
-    """Run `code` in a fresh interpreter; it ends by printing the JSON of a dict `loaded`."""
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+LOADED = "LOADED "
+WATCHED = ("jax", *PACKAGES)
+
+
+def _run_stages(*stages: str) -> list[dict]:
+    """Run the stages in order in one fresh interpreter: after each, which of jax and the four
+    packages `sys.modules` holds."""
+    look = ("import json, sys\n"
+            f"print({LOADED!r} + json.dumps({{p: p in sys.modules for p in {WATCHED!r}}}), flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", "".join(stage + look for stage in stages)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    loaded = [json.loads(line[len(LOADED):]) for line in out.stdout.splitlines() if line.startswith(LOADED)]
+    assert len(loaded) == len(stages), out.stdout[-3000:]
+    return loaded
 
 
 CACHE = "from autodiff_ref.cache import enable_persistent_cache; enable_persistent_cache()\n"
-LOOK = ("import json, sys\n"
-        "loaded = {p: p in sys.modules for p in ('jax', 'manual_bp', 'autodiff_ref', 'bp_oracle')}\n"
-        "print(json.dumps(loaded))\n")
 
 
-def test_the_reference_computes_without_loading_manual_bp_or_the_oracle():
-    loaded = _run(CACHE + "import numpy as np\n"
-                  "from bp_spec import Network, make_case\n"
-                  "from autodiff_ref import reference_trace, finite_difference_gradients\n"
-                  "from autodiff_ref.padded import padded_reference_traces\n"
-                  "case = make_case(Network([3, 4, 2], ['relu', 'softmax'], 'log_likelihood', l1=0.1), 3, 0)\n"
-                  "assert reference_trace(*case).grads and padded_reference_traces([case])[0].grads\n"
-                  "finite_difference_gradients(*case)\n" + LOOK)
-    assert loaded == {"jax": True, "manual_bp": False, "autodiff_ref": True, "bp_oracle": False}
+@pytest.mark.slow
+def test_the_reference_computes_and_the_oracle_judges_and_grades_without_loading_manual_bp(tmp_path):
+    reference = (CACHE + "import numpy as np\n"
+                 "from bp_spec import Network, make_case\n"
+                 "from autodiff_ref import reference_trace, finite_difference_gradients\n"
+                 "from autodiff_ref.padded import padded_reference_traces\n"
+                 "case = make_case(Network([3, 4, 2], ['relu', 'softmax'], 'log_likelihood', l1=0.1), 3, 0)\n"
+                 "assert reference_trace(*case).grads and padded_reference_traces([case])[0].grads\n"
+                 "finite_difference_gradients(*case)\n")
+    # the oracle judging a function and a program, writing vectors and grading them (on the quick
+    # suite's shipped answers: computing answers is the stage above's reference; a suite that is
+    # not shipped would compile the padded reference for each of its shapes, ~5 s each)
+    oracle = ("from bp_oracle import check_implementation\n"
+              "from bp_oracle.cli import main\n"
+              "wrong = lambda net, params, x, y: [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]\n"
+              "report = check_implementation(wrong, 'quick', include=['depth:deep'])\n"
+              "assert not report.ok and report.count('FAIL') >= len(report.results) // 2\n"
+              f"assert main(['check', '--impl', '{sys.executable} {EXAMPLES / 'numpy_backprop.py'}', "
+              f"'--suite', 'quick', '--include', 'softmax', '--html', '{tmp_path / 'c.html'}']) == 0\n"
+              f"assert main(['vectors', '--out', '{tmp_path / 'v'}', '--suite', 'quick']) == 0\n"
+              f"open('{tmp_path / 'r.jsonl'}', 'w').close()\n"
+              f"assert main(['grade', '--vectors', '{tmp_path / 'v'}', '--results', '{tmp_path / 'r.jsonl'}', "
+              f"'--html', '{tmp_path / 'g.html'}']) == 1\n")
+    after_reference, after_oracle = _run_stages(reference, oracle)
+    assert after_reference == {"jax": True, "bp_spec": True, "manual_bp": False, "autodiff_ref": True,
+                               "bp_oracle": False}, \
+        "the reference loaded more than the spec and jax"
+    assert after_oracle["manual_bp"] is False and after_oracle["bp_oracle"], "judging, vectors or grading loaded manual_bp"
 
 
-def test_judging_an_implementation_and_grading_vectors_never_load_manual_bp(tmp_path):
-    loaded = _run(CACHE + "import numpy as np\n"
-                  "from bp_oracle import check_implementation\n"
-                  "from bp_oracle.cli import main\n"
-                  "wrong = lambda net, params, x, y: [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]\n"
-                  "report = check_implementation(wrong, 'quick', include=['depth:deep'])\n"
-                  "assert not report.ok and report.count('FAIL') >= len(report.results) // 2\n"
-                  f"assert main(['check', '--impl', '{sys.executable} {EXAMPLES / 'numpy_backprop.py'}', "
-                  f"'--suite', 'quick', '--include', 'softmax', '--html', '{tmp_path / 'c.html'}']) == 0\n"
-                  f"assert main(['vectors', '--out', '{tmp_path / 'v'}', '--suite', 'quick', '--supports', 'tanh,quadratic']) == 0\n"
-                  f"open('{tmp_path / 'r.jsonl'}', 'w').close()\n"
-                  f"assert main(['grade', '--vectors', '{tmp_path / 'v'}', '--results', '{tmp_path / 'r.jsonl'}', "
-                  f"'--html', '{tmp_path / 'g.html'}']) == 1\n"
-                  + LOOK)
-    assert loaded["manual_bp"] is False and loaded["jax"] is True
-
-
-def test_manual_bp_trains_and_diagnoses_without_loading_jax(tmp_path):
-    loaded = _run("import numpy as np, manual_bp as mb\n"
-                  "from manual_bp.training import train\n"
-                  "from manual_bp.diagnostics import layer_diagnostics\n"
-                  "from manual_bp.data import Dataset\n"
-                  "from bp_oracle.cli import main\n"
-                  "net = mb.Network([4, 5, 3], ['tanh', 'softmax'], 'log_likelihood', l2=0.01)\n"
-                  "rng = np.random.default_rng(0)\n"
-                  "data = Dataset(rng.standard_normal((20, 4)), rng.integers(0, 3, 20))\n"
-                  "run = train(net, net.init_params(0), data, epochs=2, mini_batch_size=5, eta=0.1, seed=0)\n"
-                  "layer_diagnostics(net, run.params, data.x, np.eye(3)[data.labels])\n"
-                  "assert main(['train', '--epochs', '1']) == 0\n"
-                  "assert main(['diagnose', '--epochs', '1', '--no-plots']) == 0\n" + LOOK)
-    assert loaded == {"jax": False, "manual_bp": True, "autodiff_ref": False, "bp_oracle": True}
-
-
-def test_the_spec_and_the_pytest_plugin_load_nothing_heavy():
-    loaded = _run("import bp_spec, bp_spec.cases, bp_spec.schedule, bp_oracle, bp_oracle.pytest_plugin\n"
-                  "from bp_spec import Network, make_case, random_network\n"
-                  "make_case(random_network(np_rng := __import__('numpy').random.default_rng(0)), 2, 0)\n" + LOOK)
-    assert loaded == {"jax": False, "manual_bp": False, "autodiff_ref": False, "bp_oracle": True}
+@pytest.mark.slow
+def test_the_spec_and_the_plugin_load_nothing_heavy_and_manual_bp_trains_without_jax(tmp_path):
+    spec = ("import bp_spec, bp_spec.cases, bp_spec.schedule, bp_oracle, bp_oracle.pytest_plugin\n"
+            "from bp_spec import Network, make_case, random_network\n"
+            "make_case(random_network(np_rng := __import__('numpy').random.default_rng(0)), 2, 0)\n")
+    training = ("import numpy as np, manual_bp as mb\n"
+                "from manual_bp.training import train\n"
+                "from manual_bp.diagnostics import layer_diagnostics\n"
+                "from manual_bp.data import Dataset\n"
+                "from bp_oracle.cli import main\n"
+                "net = mb.Network([4, 5, 3], ['tanh', 'softmax'], 'log_likelihood', l2=0.01)\n"
+                "rng = np.random.default_rng(0)\n"
+                "data = Dataset(rng.standard_normal((20, 4)), rng.integers(0, 3, 20))\n"
+                "run = train(net, net.init_params(0), data, epochs=2, mini_batch_size=5, eta=0.1, seed=0)\n"
+                "layer_diagnostics(net, run.params, data.x, np.eye(3)[data.labels])\n"
+                "assert main(['train', '--epochs', '1']) == 0\n"
+                "assert main(['diagnose', '--epochs', '1', '--no-plots']) == 0\n")
+    after_spec, after_training = _run_stages(spec, training)
+    assert after_spec == {"jax": False, "bp_spec": True, "manual_bp": False, "autodiff_ref": False,
+                          "bp_oracle": True}, \
+        "the spec or the pytest plugin loaded something heavy"
+    assert after_training == {"jax": False, "bp_spec": True, "manual_bp": True, "autodiff_ref": False,
+                              "bp_oracle": True}, "training or diagnosing loaded jax or the reference"

@@ -21,6 +21,8 @@ from bp_oracle.html_report import check_page
 from bp_oracle.report import OUTCOMES, to_json
 from broken_backprops import BROKEN
 
+pytestmark = pytest.mark.slow  # a real browser: its own lane (docs/testing.md)
+
 
 @pytest.fixture(scope="module")
 def browser():

@@ -124,6 +124,7 @@ def test_the_workflow_has_the_three_jobs_and_uploads_the_reports():
     assert "--junit" in text and "--json" in text and "--report" in text and "--html" in text
 
 
+@pytest.mark.slow
 def test_the_verify_shards_of_the_matrix_run_and_cover_every_index_once(run_cli, github):
     job = workflow()["verify"]
     covered = []
@@ -139,6 +140,7 @@ def test_the_verify_shards_of_the_matrix_run_and_cover_every_index_once(run_cli,
     assert covered == list(range(16))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["check", "offline"])
 def test_the_check_and_the_offline_jobs_run_and_conform(name, run_cli, github):
     outputs: list[str] = []
@@ -160,6 +162,7 @@ def snippet_lines() -> list[str]:
     return lines
 
 
+@pytest.mark.slow
 def test_the_other_snippets_exit_as_they_say(run_cli, github):
     lines = snippet_lines()
     assert len(lines) >= 3 and any(expected_code(line) == 2 for line in lines)

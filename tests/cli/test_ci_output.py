@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import re
 import shlex
-import subprocess
 import sys
 import textwrap
 import xml.etree.ElementTree as ET
@@ -20,6 +19,7 @@ import manual_bp as mb
 from bp_oracle import report as R
 from bp_oracle.commands import COMMANDS
 from bp_oracle.pytest_plugin import PROPERTY
+from plugin_files import registered, write_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "scripts" / "examples"
@@ -70,15 +70,11 @@ def no_l1(tmp_path) -> Path:
 
 @pytest.fixture
 def swish_wrong(tmp_path):
-    """docs/verify.md's plugin with the product rule forgotten, registered for this test only."""
-    from bp_oracle.custom import temporary_registrations
-
-    text = (ROOT / "docs" / "verify.md").read_text()
-    code = re.search(r"<!-- file: swish_wrong.py -->\s*```python\n(.*?)```", text, re.S)[1]
-    path = tmp_path / "ci_swish_wrong.py"
-    path.write_text(code)
-    with temporary_registrations():
-        yield str(path)
+    """docs/verify.md's plugin with the product rule forgotten, registered for this test only, with
+    the other plugins of tests/plugin_files.py (test_custom_functions.py's registry: one padded
+    compilation for both)."""
+    with registered(write_plugins(tmp_path)) as paths:
+        yield paths["swish_wrong.py"]
 
 
 def fail_lines(out: str) -> list[str]:
@@ -88,6 +84,7 @@ def fail_lines(out: str) -> list[str]:
 # --- 1. capped: the summary first, N failures in full, then "… and K more" ----------------------
 
 
+@pytest.mark.slow
 def test_verify_with_a_wrong_derivative_prints_a_bounded_report_summary_first(run_cli, swish_wrong):
     code, out, err = run_cli("verify", "--cases", "40", "--no-progress", "--plugin", swish_wrong, "--max-failures", "3")
     assert code == 1, err
@@ -186,6 +183,7 @@ def test_on_a_terminal_the_bar_shows_the_time_remaining():
 # --- 4. verify --junit; exit codes in every --help ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_verify_junit_has_a_testcase_per_network_and_failures_with_verdict_and_replay(run_cli, swish_wrong,
                                                                                        tmp_path):
     junit = tmp_path / "verify.xml"
@@ -258,6 +256,7 @@ def test_annotations_on_github_one_per_root_cause_capped_and_off_with_none(run_c
                          "that could be compared with the reference")
 
 
+@pytest.mark.slow
 def test_verify_annotates_each_failing_network_with_its_replay(run_cli, swish_wrong):
     code, out, _ = run_cli("verify", "--cases", "6", "--no-progress", "--plugin", swish_wrong, "--annotations",
                            "github", "--max-failures", "2")
@@ -329,12 +328,13 @@ FIXTURE_USER = textwrap.dedent("""
 """)
 
 
-def test_a_pytest_run_says_which_passing_checks_left_cases_out(tmp_path):
-    (tmp_path / "test_user.py").write_text(FIXTURE_USER)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py",
-                           "--junitxml", "junit.xml"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "bp-oracle: passed, but not every case was judged" in done.stdout
-    assert "test_user.py::test_partly: backprop: 2 of 4 cases judged; 2 SKIP accepted" in done.stdout
-    assert "test_fully" not in done.stdout.split("not every case was judged")[1]
-    assert '<property name="bp-oracle" value="backprop: 2 of 4 cases judged' in (tmp_path / "junit.xml").read_text()
+def test_a_pytest_run_says_which_passing_checks_left_cases_out(pytester):
+    # a user's own pytest session (in this process: the plugin is installed, as for them)
+    pytester.makepyfile(test_user=FIXTURE_USER)
+    done = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "test_user.py", "--junitxml", "junit.xml")
+    stdout = done.stdout.str()
+    assert done.ret == 0, stdout[-3000:] + done.stderr.str()[-3000:]
+    assert "bp-oracle: passed, but not every case was judged" in stdout
+    assert "test_user.py::test_partly: backprop: 2 of 4 cases judged; 2 SKIP accepted" in stdout
+    assert "test_fully" not in stdout.split("not every case was judged")[1]
+    assert '<property name="bp-oracle" value="backprop: 2 of 4 cases judged' in (pytester.path / "junit.xml").read_text()

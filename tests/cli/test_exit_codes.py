@@ -20,7 +20,7 @@ def test_version_and_help(run_cli):
     (["verify", "--cases", "0"], "expected a positive integer, got '0'"),
     (["verify", "--plugin", "no/such/plugin.py"], "no such file"),
     (["check", "--impl", "true", "--include", "no_such_feature"], "unknown feature 'no_such_feature'"),
-    (["train", "--cost", "mse"], "unknown cost 'mse'"),
+    pytest.param(["train", "--cost", "mse"], "unknown cost 'mse'", marks=pytest.mark.slow),  # loads the digits
     (["nonsense"], "invalid choice: 'nonsense'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_cli, argv, message):

@@ -7,6 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # fresh interpreters (one of them a pytest session), ~3 s each
+
 ROOT = Path(__file__).resolve().parents[2]
 
 UNRELATED_TEST = textwrap.dedent("""

@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a fresh interpreter importing every command
+
 
 def test_verify_and_check_import_without_hypothesis_or_pytest():
     code = ("import sys; sys.modules['hypothesis'] = None; sys.modules['pytest'] = None\n"

@@ -17,6 +17,8 @@ from bp_oracle.tolerance import TOLERANCES, compare
 pytestmark = pytest.mark.usefixtures("x64")  # these tests call jax themselves, in float64
 
 TOL = TOLERANCES["float64"]
+# jax's side of each comparison is compiled as one program (jax.jit): run eagerly, jax compiles each
+# operation on its own for each shape, some 160 small programs for this file (~10 s of a cold run)
 ELEMENTWISE = [name for name, act in mb.ACTIVATIONS.items() if act.elementwise]
 # points across every regime: saturated, moderate, tiny, and both sides of the kinks (not on them)
 Z = np.concatenate([-np.logspace(-8, 3, 60), np.logspace(-8, 3, 60), np.linspace(-5, 5, 41)[1::2]])
@@ -25,14 +27,14 @@ Z = np.concatenate([-np.logspace(-8, 3, 60), np.logspace(-8, 3, 60), np.linspace
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_activation_value_matches_jax(name):
     got = mb.get_activation(name).fn(Z)
-    ref = np.asarray(JAX_ACTIVATIONS[name](jnp.asarray(Z)))
+    ref = np.asarray(jax.jit(JAX_ACTIVATIONS[name])(jnp.asarray(Z)))
     assert compare(got, ref, TOL).ok
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_activation_derivative_matches_jax_grad_of_the_function_alone(name):
     got = mb.get_activation(name).prime(Z)
-    ref = np.asarray(jax.vmap(jax.grad(JAX_ACTIVATIONS[name]))(jnp.asarray(Z)))
+    ref = np.asarray(jax.jit(jax.vmap(jax.grad(JAX_ACTIVATIONS[name])))(jnp.asarray(Z)))
     # jax's sigmoid'(z) = σ(1 − σ) loses relative accuracy once σ saturates (1 − σ cancels),
     # which manual_bp's σ(z)σ(−z) does not: compare those entries at the policy's atol only.
     assert compare(got, ref, TOL).ok
@@ -45,7 +47,7 @@ def test_activation_derivative_has_full_relative_accuracy_where_it_matters(name)
     # sigmoid at z = 13.6, 1.1e-12 for tanh at z = 4.5, measured)
     z = Z[np.abs(Z) <= 2]
     got = mb.get_activation(name).prime(z)
-    ref = np.asarray(jax.vmap(jax.grad(JAX_ACTIVATIONS[name]))(jnp.asarray(z)))
+    ref = np.asarray(jax.jit(jax.vmap(jax.grad(JAX_ACTIVATIONS[name])))(jnp.asarray(z)))
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=0)
 
 
@@ -77,15 +79,15 @@ def test_activations_are_stable_without_warnings_for_large_z(name):
 ])
 def test_derivative_at_a_kink_follows_jax_convention(name, point, expected):
     assert mb.get_activation(name).prime(np.array([point]))[0] == expected
-    assert float(jax.grad(JAX_ACTIVATIONS[name])(point)) == expected
+    assert float(jax.jit(jax.grad(JAX_ACTIVATIONS[name]))(point)) == expected
 
 
 def test_softmax_jacobian_transpose_product_matches_jax_vjp():
     rng = np.random.default_rng(0)
     z, g = rng.standard_normal((5, 4)) * 3, rng.standard_normal((5, 4))
     got = mb.get_activation("softmax").jacobian_T_dot(z, g)
-    _, vjp = jax.vjp(JAX_ACTIVATIONS["softmax"], jnp.asarray(z))
-    assert compare(got, np.asarray(vjp(jnp.asarray(g))[0]), TOL).ok
+    vjp = jax.jit(lambda z_, g_: jax.vjp(JAX_ACTIVATIONS["softmax"], z_)[1](g_)[0])
+    assert compare(got, np.asarray(vjp(jnp.asarray(z), jnp.asarray(g))), TOL).ok
 
 
 def test_hadamard_bp1_is_the_diagonal_case_of_the_jacobian_form():
@@ -93,7 +95,7 @@ def test_hadamard_bp1_is_the_diagonal_case_of_the_jacobian_form():
     rng = np.random.default_rng(1)
     z, grad_a = rng.standard_normal(6), rng.standard_normal(6)
     for name in ELEMENTWISE:
-        J = np.asarray(jax.jacobian(JAX_ACTIVATIONS[name])(jnp.asarray(z)))
+        J = np.asarray(jax.jit(jax.jacobian(JAX_ACTIVATIONS[name]))(jnp.asarray(z)))
         assert np.allclose(J, np.diag(np.diag(J)), rtol=0, atol=0)
         assert compare(mb.output_error(grad_a, z, mb.get_activation(name)), J.T @ grad_a, TOL).ok
 
@@ -114,7 +116,8 @@ def test_cost_gradient_matches_jax_grad_of_the_cost_alone(cost, output):
     sigma = mb.get_activation(output)
     a = sigma.fn(z)
     got_value = mb.get_cost(cost).value(z, a, y, sigma)
-    ref_value = np.asarray(cost_per_example(cost, output, jnp.asarray(z), jnp.asarray(a), jnp.asarray(y)))
+    ref_value = np.asarray(jax.jit(lambda *zay: cost_per_example(cost, output, *zay))(jnp.asarray(z), jnp.asarray(a),
+                                                                                     jnp.asarray(y)))
     assert compare(got_value, ref_value, TOL).ok
     got_grad = mb.get_cost(cost).grad_a(a, y)
     # ∇_a of the cost written in a alone (the jax form takes logs from z, so differentiate
@@ -124,7 +127,7 @@ def test_cost_gradient_matches_jax_grad_of_the_cost_alone(cost, output):
         "cross_entropy": lambda a, y: -jnp.sum(y * jnp.log(a) + (1 - y) * jnp.log1p(-a)),
         "log_likelihood": lambda a, y: -jnp.sum(y * jnp.log(a)),
     }[cost]
-    ref_grad = np.asarray(jax.grad(textbook)(jnp.asarray(a), jnp.asarray(y)))
+    ref_grad = np.asarray(jax.jit(jax.grad(textbook))(jnp.asarray(a), jnp.asarray(y)))
     assert compare(got_grad, ref_grad, TOL).ok
 
 
@@ -138,12 +141,13 @@ def test_simplified_output_error_equals_general_bp1_and_jax(cost, output):
     a = sigma.fn(z)
     shortcut = c.output_error_shortcuts[output](z, a, y)
     general = mb.output_error(c.grad_a(a, y), z, sigma)  # J_σᵀ ∇_a C, no simplification
-    ref = np.asarray(jax.vmap(jax.grad(
-        lambda z_, y_: cost_per_example(cost, output, z_, JAX_ACTIVATIONS[output](z_), y_)))(jnp.asarray(z), jnp.asarray(y)))
+    ref = np.asarray(jax.jit(jax.vmap(jax.grad(
+        lambda z_, y_: cost_per_example(cost, output, z_, JAX_ACTIVATIONS[output](z_), y_))))(jnp.asarray(z), jnp.asarray(y)))
     assert compare(shortcut, general, TOL).ok
     assert compare(shortcut, ref, TOL).ok
 
 
+@pytest.mark.slow
 def test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates():
     # the general Jᵀ∇_a C cancels terms of size 1/(1 − a_k) (2e-3 relative error at z = 30, measured);
     # the derived form agrees with jax.grad of the cost written with log-sum-exps, to rounding
@@ -158,8 +162,8 @@ def test_cross_entropy_with_softmax_stays_accurate_when_an_output_saturates():
                   [0.2, 0.7, 0.4], [0.5, 0.25, 0.9], [0.1, 0.3, 0.8], [0.6, 0.2, 0.9]])
     sigma = mb.get_activation("softmax")
     got = mb.get_cost("cross_entropy").output_error_shortcuts["softmax"](z, sigma.fn(z), y)
-    ref = np.asarray(jax.vmap(jax.grad(
-        lambda z_, y_: cost_per_example("cross_entropy", "softmax", z_, JAX_ACTIVATIONS["softmax"](z_), y_)))(
+    ref = np.asarray(jax.jit(jax.vmap(jax.grad(
+        lambda z_, y_: cost_per_example("cross_entropy", "softmax", z_, JAX_ACTIVATIONS["softmax"](z_), y_))))(
         jnp.asarray(z), jnp.asarray(y)))
     np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
 

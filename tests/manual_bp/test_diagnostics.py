@@ -98,6 +98,7 @@ def test_the_saturated_neuron_learns_slowly_with_quadratic_cost_and_quickly_with
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_bp_oracle_diagnose_prints_the_measures_and_writes_both_figures(run_cli, tmp_path):  # noqa: F811
     out, summary = tmp_path / "figures", tmp_path / "diagnose.json"
     code, stdout, err = run_cli("diagnose", "--epochs", "3", "--sample", "200", "--sizes", "64,12,12,10",

@@ -73,6 +73,7 @@ def test_the_pinned_architectures_cover_every_activation_and_cost_output_pair():
     assert {a for _, acts, _, _ in PINNED for a in acts[:-1]} == set(hidden_activations())
 
 
+@pytest.mark.slow
 @given(pinned_cases())
 def test_whole_trace_matches_the_plain_reference(case):
     assert_all_agree(agreement(mb.backprop_trace(*case), reference_trace(*case), TOL))
@@ -128,6 +129,7 @@ def test_matrix_form_equals_per_example_form(case):
 WITNESS = settings(max_examples=20)
 
 
+@pytest.mark.slow
 @WITNESS
 @given(pinned_cases())
 def test_small_networks_agree_with_forward_mode(case):
@@ -136,6 +138,7 @@ def test_small_networks_agree_with_forward_mode(case):
         assert compare(gW, fW, TOL).ok and compare(gb, fb, TOL).ok
 
 
+@pytest.mark.slow
 @WITNESS
 @given(pinned_cases())
 def test_small_networks_agree_with_finite_differences(case):

@@ -138,6 +138,7 @@ def trajectory(net, gradients=mb.backprop, data=None):
                                       reference_sgd_steps(net, params, data.x, y, **PLAN)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("net", TRAJECTORY_NETS, ids=lambda n: f"{'-'.join(n.activations)}-{n.cost}")
 def test_sgd_with_manual_bp_and_with_jax_grad_stays_equal_for_120_steps(net):
     steps = trajectory(net)
@@ -172,6 +173,7 @@ def test_a_broken_backprop_leaves_the_trajectory_at_once(name):
 # --- the command -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bp_oracle_train_with_its_defaults_reaches_97_percent_on_the_digits(run_cli, tmp_path):
     summary_path = tmp_path / "summary.json"
     code, out, err = run_cli("train", "--json", str(summary_path))

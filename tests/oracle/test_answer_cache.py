@@ -41,6 +41,7 @@ def _same(first, second) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_kept_answers_load_bit_for_bit_as_computed(cases, kept_in, monkeypatch):
     computed = expected_for_cases(cases)
     (file,) = kept_in.glob("*.npy")
@@ -51,6 +52,7 @@ def test_kept_answers_load_bit_for_bit_as_computed(cases, kept_in, monkeypatch):
     assert _same(computed, expected_for_cases(cases))
 
 
+@pytest.mark.slow
 def test_other_inputs_are_another_file_and_a_damaged_file_is_computed_again(cases, kept_in):
     expected_for_cases(cases)
     changed = [cases[0].__class__(**{**cases[0].__dict__, "x": cases[0].x + 2.0**-40})] + cases[1:]
@@ -102,6 +104,7 @@ def differences(cases, loaded, fresh) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_shipped_answers_are_the_references_own(monkeypatch):
     """Every shipped answer recomputed by the reference now (the quick suite in float64 and float32)."""
     cases = _shipped_cases()

@@ -2,9 +2,6 @@
 own (and at its kinks), then whole networks that use it are swept; a wrong derivative is caught
 both ways. The plugins are docs/verify.md's own code blocks, so the documentation runs."""
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,76 +9,13 @@ import manual_bp as mb
 from bp_oracle import cli, custom
 from bp_oracle.sweep import engine as V
 from autodiff_ref.reference import JAX_ACTIVATIONS
-
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "verify.md"
-
-# a cost and an activation with a kink, written the same way (tests only)
-EXTRA = '''
-from bp_oracle.custom import register_activation, register_cost
-
-
-def pseudo_huber(a, y, xp):
-    return xp.sqrt(1 + (a - y) ** 2) - 1
-
-
-def pseudo_huber_prime(a, y, xp):
-    return (a - y) / xp.sqrt(1 + (a - y) ** 2)
-
-
-def hard_tanh(z, xp):
-    return xp.clip(z, -1.0, 1.0)
-
-
-def hard_tanh_prime(z, xp):
-    return xp.where(xp.abs(z) < 1, 1.0, 0.0) * xp.ones_like(z)  # 0 at ±1: the outer slope
-
-
-def hard_tanh_prime_bad_at_kink(z, xp):
-    return xp.where(xp.abs(z) < 1, 1.0, 0.0) + xp.where(xp.abs(z) == 1, 0.7, 0.0)  # 0.7 at ±1: no side
-
-
-register_cost("pseudo_huber", pseudo_huber, pseudo_huber_prime)
-register_activation("hard_tanh", hard_tanh, hard_tanh_prime, kinks=(-1.0, 1.0))
-register_activation("hard_tanh_bad_kink", hard_tanh, hard_tanh_prime_bad_at_kink, kinks=(-1.0, 1.0))
-'''
-
-
-LOGISTIC = '''
-from bp_oracle.custom import register_activation
-
-
-def logistic(z, xp):  # sigmoid under another name: cross-entropy on it takes the general BP1
-    return 1 / (1 + xp.exp(-z))
-
-
-def logistic_prime(z, xp):
-    s = 1 / (1 + xp.exp(-z))
-    return s * (1 - s)
-
-
-register_activation("logistic", logistic, logistic_prime, output_range=(0.0, 1.0))
-'''
-
-
-def doc_block(name: str) -> str:
-    text = DOCS.read_text()
-    match = re.search(rf"<!-- file: {re.escape(name)} -->\s*```python\n(.*?)```", text, re.S)
-    assert match, f"docs/verify.md has no block for {name}"
-    return match.group(1)
+from plugin_files import doc_block, registered, write_plugins
 
 
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory):
     """The plugin files, all loaded in one registry (one padded compilation), forgotten after."""
-    folder = tmp_path_factory.mktemp("plugins")
-    paths = {}
-    for name, code in (("swish.py", doc_block("swish.py")), ("swish_wrong.py", doc_block("swish_wrong.py")),
-                       ("extra.py", EXTRA), ("logistic.py", LOGISTIC)):
-        paths[name] = str(folder / name)
-        Path(paths[name]).write_text(code)
-    with custom.temporary_registrations():
-        for path in paths.values():
-            custom.load_plugins([path])
+    with registered(write_plugins(tmp_path_factory.mktemp("plugins"))) as paths:
         yield paths
     assert "swish" not in mb.ACTIVATIONS and "swish" not in JAX_ACTIVATIONS  # forgotten
 
@@ -108,6 +42,7 @@ def test_at_a_kink_the_derivative_must_take_one_of_the_one_sided_slopes(plugins)
     assert not bad.ok and "neither one-sided slope" in bad.kinks[0]
 
 
+@pytest.mark.slow
 def test_a_sweep_of_networks_using_swish_passes(plugins):
     summary = V.run_sweep(0, range(48), V.SweepOptions(plugins=(plugins["swish.py"],)))
     assert all("swish" in r.net.activations for r in summary.results)
@@ -115,6 +50,7 @@ def test_a_sweep_of_networks_using_swish_passes(plugins):
     assert not summary.failures, [r.side for r in summary.failures]
 
 
+@pytest.mark.slow
 def test_the_wrong_derivative_fails_the_sweep_and_the_witness_blames_manual_bp(plugins):
     summary = V.run_sweep(0, range(48), V.SweepOptions(plugins=(plugins["swish_wrong.py"],)))
     wrong = [r for r in summary.results if "swish_wrong" in r.net.activations[:-1]]  # BP2 uses σ'
@@ -124,6 +60,7 @@ def test_the_wrong_derivative_fails_the_sweep_and_the_witness_blames_manual_bp(p
         assert {c.equation for c in r.judged if not c.ok} & {"BP1", "BP2"}
 
 
+@pytest.mark.slow
 def test_a_custom_cost_and_a_kinked_activation_sweep_clean(plugins):
     summary = V.run_sweep(0, range(32), V.SweepOptions(plugins=(plugins["extra.py"],)))
     uses = lambda r: r.net.cost == "pseudo_huber" and "hard_tanh" in r.net.activations  # noqa: E731
@@ -132,6 +69,7 @@ def test_a_custom_cost_and_a_kinked_activation_sweep_clean(plugins):
     assert not bad, [r.side for r in bad]
 
 
+@pytest.mark.slow
 def test_cross_entropy_on_a_registered_output_is_judged_with_its_conditioning(plugins):
     # no derived BP1 for it: δ^L = J_σᵀ ∇_a C divides by a(1 − a), κ = max a/(1 − a) widens the
     # tolerance where an output nears 1, and an output within u of 1 is beyond the dtype
@@ -148,6 +86,7 @@ def test_cross_entropy_on_a_registered_output_is_judged_with_its_conditioning(pl
     assert not summary.failures, [r.side for r in summary.failures]
 
 
+@pytest.mark.slow
 def test_cli_plugin_prints_the_derivative_check_and_fails_a_wrong_one(plugins, capsys):
     assert cli.main(["verify", "--cases", "8", "--no-progress", "--plugin", plugins["swish.py"]]) == 0
     out = capsys.readouterr().out

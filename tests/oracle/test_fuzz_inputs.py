@@ -6,11 +6,14 @@ layer, the vector file and its field); none crashes with anything else."""
 import json
 import re
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 import manual_bp as mb
 from bp_oracle.protocol import ProtocolError, parse_line, parse_response
 from bp_oracle.vectors import VectorError, load_case
+
+pytestmark = pytest.mark.slow  # 100–200 draws a parser: ~10 s in all
 
 json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5)

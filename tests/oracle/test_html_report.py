@@ -237,6 +237,7 @@ def test_check_html_is_written_named_on_the_console_and_in_junit(run_cli, tmp_pa
     assert "DOES NOT CONFORM" in page and 'data-equation="BP3"' in page and "--include depth:1" in page
 
 
+@pytest.mark.slow
 def test_verify_html_draws_the_failing_networks_and_embeds_both_plots(run_cli, tmp_path):
     html = tmp_path / "v.html"
     code, out, _ = run_cli("verify", "--cases", "12", "--no-progress", "--backprop",

@@ -36,6 +36,7 @@ def test_a_sweeps_failures_name_the_root_cause_and_the_hint_check_gives(bug, hin
     assert any(f"hint: {hint}" in line for r in swept for line in r.verdict.failure_lines(r.id))
 
 
+@pytest.mark.slow
 def test_a_sweeps_failure_prints_its_root_cause_hint_and_witness_verdict(run_cli, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bug.py").write_text("from broken_backprops import BROKEN\nbackprop = BROKEN['sum_for_mean_in_bp3'][0]\n")
@@ -60,6 +61,7 @@ def test_a_correct_sweep_has_no_verdicts_to_give():
     assert not summary.failures and all(r.verdict is None for r in summary.results)
 
 
+@pytest.mark.slow
 def test_check_with_witness_says_which_side_is_wrong_everywhere_it_reports():
     broken, _ = BROKEN["sigma_prime_of_a_in_bp2"]
     report = check_implementation(_grads(broken), "quick", include=["depth:deep"], witness=True)
@@ -99,6 +101,7 @@ def test_the_check_command_takes_witness(run_cli):
     assert "verdict: finite differences side with jax.grad: the implementation is wrong" in out, out
 
 
+@pytest.mark.slow
 def test_the_pages_of_check_and_verify_draw_a_failure_from_the_same_verdict():
     from bp_oracle.html_report.check_page import render as check_page
     from bp_oracle.sweep.verify_page import render as verify_page

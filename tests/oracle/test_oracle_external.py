@@ -81,6 +81,7 @@ def test_every_catalogued_bug_is_run_by_one_of_the_two_tests():
     assert POWERED == set(POWER) and POWERED <= set(CATALOGUE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(CATALOGUE) - POWERED))
 def test_every_catalogued_bug_fails_with_the_right_root_cause(name):
     bug = CATALOGUE[name]
@@ -103,6 +104,7 @@ def test_every_catalogued_bug_fails_with_the_right_root_cause(name):
 MISBEHAVING = f"{PY}/misbehaving.py --mode"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, message", [
     ("crash", "crashed (exit code"),
     ("garbage", "not JSON"),
@@ -119,6 +121,7 @@ def test_protocol_breakers_give_errors_with_a_clear_message(mode, message):
     assert all(message in r.verdict.message for r in report.results), report.results[0].verdict.message
 
 
+@pytest.mark.slow
 def test_a_hung_program_is_killed_at_the_timeout_and_the_suite_goes_on():
     report = run_check(f"{MISBEHAVING} hang", "quick", include=["depth:1", "batch:many"], timeout=0.5)
     n = len(report.results)
@@ -127,6 +130,7 @@ def test_a_hung_program_is_killed_at_the_timeout_and_the_suite_goes_on():
     assert n >= 2 and [r.verdict.message for r in report.results] == ["timed out after 0.5 s without a response"] * n
 
 
+@pytest.mark.slow
 def test_a_flood_without_newline_is_cut_off_at_the_line_limit():
     report = run_check(f"{MISBEHAVING} flood --flood-mb 6", "quick", include=["depth:1"], timeout=20,
                        max_line_bytes=4 * 2**20)
@@ -134,12 +138,14 @@ def test_a_flood_without_newline_is_cut_off_at_the_line_limit():
     assert all("flooded stdout: over 4 MiB without a newline" in r.verdict.message for r in report.results)
 
 
+@pytest.mark.slow
 def test_a_crash_on_one_request_costs_only_that_case():
     report = run_check(f"{MISBEHAVING} crash_on_nth 2", "quick", include=["depth:1", "batch:many"], timeout=10)
     outcomes = [r.verdict.outcome for r in report.results]
     assert outcomes[1] == ERROR and outcomes.count(ERROR) == 1 and outcomes.count(PASS) == len(outcomes) - 1
 
 
+@pytest.mark.slow
 def test_stderr_noise_is_not_an_error_and_a_program_answering_only_unsupported_never_conforms():
     assert run_check(f"{MISBEHAVING} stderr_noise", "quick", include=["depth:1"]).ok
     report = run_check(f"{MISBEHAVING} unsupported", "quick", include=["depth:1"])
@@ -166,6 +172,7 @@ def test_bad_usage_is_one_line_and_exit_2(argv, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_the_console_script_exits_1_on_a_crashing_program_without_a_traceback():
     proc = subprocess.run([sys.executable, "-m", "bp_oracle.cli", "check", "--impl", f"{MISBEHAVING} crash",
                            "--suite", "quick", "--include", "depth:1", "--timeout", "5"],
@@ -179,6 +186,7 @@ def test_start_error_for_a_program_that_cannot_run():
         run_check("/definitely/not/here", "quick")
 
 
+@pytest.mark.slow
 def test_the_json_report_is_byte_identical_run_after_run(tmp_path):
     for name in ("a.json", "b.json"):
         assert main(["check", "--impl", f"{PY}/buggy_backprop.py --bug sum_for_mean", "--suite", "quick",

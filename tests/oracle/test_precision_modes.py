@@ -20,6 +20,7 @@ from broken_backprops import BROKEN, backprop_accumulating_in_float16
 SEED = 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype, cases", [("float32", 96), ("float16", 48), ("bfloat16", 48)])
 def test_manual_bp_passes_the_sweep_in_each_precision(dtype, cases):
     summary = V.run_sweep(SEED, range(cases), V.SweepOptions(dtype=dtype))
@@ -29,6 +30,7 @@ def test_manual_bp_passes_the_sweep_in_each_precision(dtype, cases):
     assert max(r.margin for r in judged) < 0.5  # and with room to spare
 
 
+@pytest.mark.slow
 def test_a_backprop_accumulating_in_float16_fails_the_float32_sweep():
     options = V.SweepOptions(dtype="float32", backprop=backprop_accumulating_in_float16)
     summary = V.run_sweep(SEED, range(48), options)
@@ -40,6 +42,7 @@ def test_a_backprop_accumulating_in_float16_fails_the_float32_sweep():
     assert not V.run_sweep(SEED, range(24), V.SweepOptions("float16", backprop_accumulating_in_float16)).failures
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BROKEN))
 def test_every_broken_backprop_still_fails_the_float16_sweep(bug):
     # float16's tolerance is wide (its worst correct errors are), but not blind
@@ -47,6 +50,7 @@ def test_every_broken_backprop_still_fails_the_float16_sweep(bug):
     assert V.run_sweep(3, range(48), V.SweepOptions("float16", broken)).failures, bug
 
 
+@pytest.mark.slow
 def test_cli_float32_passes_manual_bp_and_fails_float16_accumulation(capsys):
     assert cli.main(["verify", "--cases", "16", "--dtype", "float32", "--no-progress"]) == 0
     assert cli.main(["verify", "--cases", "16", "--dtype", "float32", "--no-progress", "--backprop",

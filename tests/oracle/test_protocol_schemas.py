@@ -119,6 +119,7 @@ def test_the_names_the_schemas_allow_are_the_specs():
 # --- what the oracle and the examples write validates ------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_request_of_every_suite_validates(py, rs):
     suites = {name: build_suite(name) for name in SUITES}
     sent = {name: [encode_request(c.id, c.net, c.params, c.x, c.y) for c in cases] for name, cases in suites.items()}
@@ -195,6 +196,7 @@ def test_the_javascript_examples_responses_validate(asked, py, rs):
     assert _check_responses(lines, asked, py, rs) == {"grads+cost+deltas", "unsupported", "error"}
 
 
+@pytest.mark.slow
 def test_the_files_the_vectors_command_writes_validate(run_cli, tmp_path, py, rs):
     code, _, err = run_cli("vectors", "--out", tmp_path / "v", "--suite", "quick")
     assert code == 0, err

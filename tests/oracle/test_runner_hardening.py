@@ -38,6 +38,7 @@ def test_a_missing_script_is_cannot_start_in_one_line_with_its_stderr(tmp_path, 
     assert "timed out" not in err and "ERROR" not in out and "Traceback" not in out + err
 
 
+@pytest.mark.slow
 def test_a_program_that_exits_before_reading_its_first_request_cannot_start():
     with pytest.raises(StartError) as err:
         run_check(f"{MISBEHAVING} die_at_start", "quick", include=["depth:1"], timeout=5)
@@ -48,6 +49,7 @@ def test_a_program_that_exits_before_reading_its_first_request_cannot_start():
 
 # --- 2. consecutive timeouts: give up, one line, never "conforms" ---------------------------------
 
+@pytest.mark.slow
 def test_a_program_that_never_answers_is_given_up_on_after_three_timeouts():
     from bp_oracle.runner import GaveUp
 
@@ -90,6 +92,7 @@ def test_a_request_times_out_when_the_runners_own_clock_passes_the_deadline():
     assert impl.proc is None and 3 <= clock.readings <= 6, clock.readings
 
 
+@pytest.mark.slow
 def test_giving_up_is_one_line_on_stderr_and_exit_1_and_the_reports_asked_for_say_so(run_cli, tmp_path):
     html, junit = tmp_path / "r.html", tmp_path / "r.xml"
     code, out, err = run_cli("check", "--impl", f"{MISBEHAVING} hang", "--suite", "quick",
@@ -125,6 +128,7 @@ def _open_regular_files() -> dict:
     return held
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PROC, reason="needs /proc")
 def test_a_flood_of_stderr_keeps_only_a_bounded_tail_that_is_still_quoted():
     before = _open_regular_files()
@@ -190,6 +194,7 @@ def test_a_forked_child_holding_stdout_does_not_survive_the_run(pid_file):
     assert _survivors(pid_file) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not PROC, reason="needs /proc")
 def test_a_crash_is_seen_while_a_child_holds_stdout_and_the_child_is_ended(pid_file):
     report = run_check(f"{MISBEHAVING} crash_on_nth 2 --fork-child {pid_file}", "quick",
@@ -211,6 +216,7 @@ def test_blank_lines_boms_crlf_and_nested_extension_fields_pass():
         [r.verdict.message for r in report.results]
 
 
+@pytest.mark.slow
 def test_a_stray_line_costs_its_case_and_a_fresh_process_answers_the_next():
     report = run_check(f"{MISBEHAVING} stray_line 2", "quick", include=["depth:1"], timeout=10)
     outcomes = [r.verdict.outcome for r in report.results]
@@ -219,6 +225,7 @@ def test_a_stray_line_costs_its_case_and_a_fresh_process_answers_the_next():
     assert not any("wrong id" in r.verdict.message for r in report.results)
 
 
+@pytest.mark.slow
 def test_a_start_up_banner_is_one_error_per_case_not_a_cascade_of_wrong_ids():
     report = run_check(f"{MISBEHAVING} stray_line 1", "quick", include=["depth:1"], timeout=10)
     # every fresh process writes its banner first: each case is an ERROR for that, none for an id

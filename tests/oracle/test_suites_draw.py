@@ -141,6 +141,7 @@ def test_an_overridden_tolerance_is_said_in_the_report():
         check_implementation(mb.backprop, "quick", rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_a_random_seed_is_printed_with_its_replay(run_cli, tmp_path):
     import sys
     from pathlib import Path

@@ -3,6 +3,8 @@ sweep's worker), and given back as it was; `run_sweep` called as a library never
 
 import gc
 
+import pytest
+
 from bp_oracle.sweep import collector
 from bp_oracle.sweep import engine as V
 
@@ -66,6 +68,7 @@ def test_the_context_restores_the_collector_when_the_sweep_raises():
     assert _state() == before
 
 
+@pytest.mark.slow
 def test_a_sweeps_worker_process_tunes_its_own_collector():
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context

@@ -36,6 +36,7 @@ def test_manual_bp_passes_the_default_sweep_with_margin():
     assert sum(row.cases for (act, _), row in rows.items() if act == "softmax") > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BROKEN))
 def test_every_broken_backprop_fails_and_finite_differences_blame_it(bug):
     broken, _ = BROKEN[bug]
@@ -122,6 +123,7 @@ def test_away_from_kinks_the_witness_blames_the_side_that_is_wrong():
     assert blame(w) == "reference"
 
 
+@pytest.mark.slow
 def test_jobs_2_gives_the_same_results_as_jobs_1():
     broken, _ = BROKEN["l2_on_biases"]  # a module-level function: the workers import it by name
     options = V.SweepOptions(backprop=broken)  # failures and witnesses must match too
@@ -144,6 +146,7 @@ def test_shards_split_the_cases_into_contiguous_slices_that_reproduce_the_whole(
     assert [r.checks for r in parts] == [r.checks for r in full.results]
 
 
+@pytest.mark.slow
 def test_a_failure_replays_exactly_by_its_printed_command(capsys):
     argv = ["verify", "--cases", "6", "--dtype", "float32", "--no-progress",
             "--backprop", "broken_backprops:backprop_accumulating_in_float16"]
@@ -162,6 +165,7 @@ def test_a_failure_replays_exactly_by_its_printed_command(capsys):
     assert V.verify_case(seed, index, options=options).checks == swept.checks
 
 
+@pytest.mark.slow
 def test_report_writes_json_and_both_pngs(tmp_path, capsys):
     assert cli.main(["verify", "--cases", "12", "--no-progress", "--dtype", "float64,float16",
                      "--report", str(tmp_path / "out")]) == 0

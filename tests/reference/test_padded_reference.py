@@ -50,6 +50,7 @@ def test_the_networks_cover_every_activation_and_cost():
     assert {net.cost for net, _ in NETWORKS} == set(mb.COSTS)
 
 
+@pytest.mark.slow
 def test_padded_z_a_delta_cost_and_gradients_equal_the_plain_reference_to_rounding():
     for case, got in zip(CASES, padded_reference_traces(CASES)):
         ref = reference_trace(*case)
