@@ -157,6 +157,7 @@ def test_plain_progress_lines_are_at_least_the_interval_apart_with_count_rate_an
     assert R.PROGRESS_INTERVAL >= 2
 
 
+@pytest.mark.slow
 def test_progress_goes_to_stderr_never_stdout(run_cli, monkeypatch):
     monkeypatch.setattr(R, "PROGRESS_INTERVAL", 0.0)
     code, out, err = run_cli("check", "--impl", GOOD, *DEPTH_1)

@@ -220,6 +220,7 @@ def test_idx_images_and_labels_of_different_counts_are_rejected(tmp_path):
 # --- the digits -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_digits_split_is_seeded_disjoint_and_scaled_to_the_unit_interval():
     a, b, c = load_digits_split(0), load_digits_split(0), load_digits_split(1)
     assert [d.n for d in a] == [1257, 180, 360]

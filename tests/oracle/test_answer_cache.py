@@ -66,6 +66,7 @@ def test_other_inputs_are_another_file_and_a_damaged_file_is_computed_again(case
     assert answer_cache.load(cases) is None
 
 
+@pytest.mark.slow
 def test_off_keeps_nothing_and_the_api_writes_no_file_unless_asked(cases, tmp_path, monkeypatch):
     monkeypatch.setenv(answer_cache.ENV, "off")
     assert answer_cache.folder() is None

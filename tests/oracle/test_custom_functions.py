@@ -229,6 +229,7 @@ def backprop(net, params, x, y):
 '''
 
 
+@pytest.mark.slow
 def test_backprop_and_plugin_by_module_name_are_found_in_the_current_folder(tmp_path, monkeypatch, capsys):
     (tmp_path / "my_cwd_backprop.py").write_text(CWD_BACKPROP)
     (tmp_path / "my_cwd_swish.py").write_text(doc_block("swish.py").replace('"swish"', '"swish_cwd"'))
